@@ -1,0 +1,139 @@
+"""The Redis online store: one round trip per batch, atomic and idempotent per event id.
+
+``enrich`` sends a whole batch to ``velocity.lua``, which updates the customer and terminal
+windows and returns the raw aggregates as packed doubles (``np.frombuffer``, no per-event reply
+objects). Labels (``fraud.labels``) feed the terminal fraud sets through ``apply_labels``.
+
+Every call has an explicit socket timeout in tens of milliseconds and a bounded retry with
+backoff; what remains is raised as ``StoreUnavailable`` so the worker's policy (pause or
+degrade) decides, instead of a client default blocking for a minute.
+
+Keys (prefix ``fs`` by default): ``fs:c:<customer>`` customer events (zset, score = event ms,
+member = ``event_id:cents``), ``fs:t:<terminal>`` terminal events, ``fs:tf:<terminal>`` terminal
+events labelled fraud, ``fs:fv:<event_id>`` the raw aggregates an event got (TTL), so a replay
+returns them unchanged. Sets are pruned in event time past the longest window, and every key has
+a TTL, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import numpy.typing as npt
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from features.registry import DAY_MS, LABEL_DELAY_DAYS, RAW_COLUMNS, WINDOWS_DAYS
+
+_SCRIPT = resources.files("features").joinpath("velocity.lua").read_text()
+KEY_TTL_S = (LABEL_DELAY_DAYS + max(WINDOWS_DAYS) + 7) * 86_400
+
+
+class StoreUnavailable(Exception):
+    """Redis did not answer within its budget (timeouts and retries exhausted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    """What the store needs of a transaction."""
+
+    event_id: str
+    customer_id: str
+    terminal_id: str
+    event_ms: int
+    amount_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLabel:
+    event_id: str
+    terminal_id: str
+    event_ms: int
+    is_fraud: bool
+
+
+def connect(
+    url: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    socket_timeout_ms: int = 50,
+    connect_timeout_ms: int = 100,
+    retries: int = 3,
+) -> redis.Redis[bytes]:
+    """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout."""
+    return redis.Redis.from_url(
+        url,
+        username=username,
+        password=password,
+        socket_timeout=socket_timeout_ms / 1000,
+        socket_connect_timeout=connect_timeout_ms / 1000,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries),
+        retry_on_timeout=True,
+        health_check_interval=0,
+    )
+
+
+class OnlineStore:
+    """Customer and terminal windows in Redis, read and updated in one call per batch."""
+
+    def __init__(
+        self, client: redis.Redis[bytes], *, prefix: str = "fs", cache_ttl_s: int = 691_200
+    ):
+        self._client = client
+        self._prefix = prefix
+        self._cache_ttl_s = cache_ttl_s
+        self._script = client.register_script(_SCRIPT)
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis did not answer PING: {exc}") from exc
+
+    def enrich(self, events: Sequence[StoreEvent]) -> npt.NDArray[np.float64]:
+        """Apply the batch to the windows and return raw aggregates (rows = events)."""
+        if not events:
+            return np.empty((0, len(RAW_COLUMNS)), dtype=np.float64)
+        args: list[str | int] = [
+            self._prefix,
+            self._cache_ttl_s,
+            KEY_TTL_S,
+            LABEL_DELAY_DAYS * DAY_MS,
+            len(events),
+        ]
+        for e in events:
+            args += [e.event_id, e.customer_id, e.terminal_id, e.event_ms, e.amount_cents]
+        try:
+            blob = self._script(args=args)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
+        raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
+        for w in WINDOWS_DAYS:
+            raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
+        return raw
+
+    def apply_labels(self, labels: Sequence[StoreLabel]) -> None:
+        """Record fraud labels by the labelled event's time (idempotent: a set per terminal).
+
+        Pruning happens in the enrich script, in the scored events' time, so labels that arrive
+        ahead of the transactions (a replay) never remove what an earlier event still needs.
+        """
+        if not labels:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for lab in labels:
+            key = f"{self._prefix}:tf:{lab.terminal_id}"
+            if lab.is_fraud:
+                pipe.zadd(key, {lab.event_id: lab.event_ms})
+                pipe.expire(key, KEY_TTL_S)
+            else:
+                pipe.zrem(key, lab.event_id)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis label update failed: {exc}") from exc

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the system programs fraudscore's local services need, if they are missing:
+# a JDK (Kafka 4 brokers need Java 17+), Maven (resolves the broker's jars from Maven Central)
+# and redis-server. Idempotent: does nothing when all are present.
+set -euo pipefail
+
+missing=()
+java_ok() {
+  command -v java >/dev/null 2>&1 || return 1
+  local v
+  v=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+  [ "${v%%.*}" -ge 17 ] 2>/dev/null
+}
+java_ok || missing+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "fraudscore: installing ${missing[*]}" >&2
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+elif command -v brew >/dev/null 2>&1; then
+  brew install openjdk@17 maven redis
+else
+  echo "fraudscore: please install: Java 17+, Maven and redis-server (missing: ${missing[*]})" >&2
+  exit 1
+fi

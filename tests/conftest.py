@@ -1,0 +1,43 @@
+"""Fixtures shared by every test tier.
+
+Only integration and end-to-end tests request ``services`` (or the address fixtures built on it);
+unit tests never start anything, and ``tests/unit/conftest.py`` makes sure they cannot connect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+
+from devstack import DevstackError, Services, resolve_services
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    """Real Kafka and Redis for the whole session: env addresses, testcontainers, or local."""
+    try:
+        found = resolve_services()
+    except DevstackError as exc:
+        pytest.fail(f"no real Kafka/Redis for integration tests: {exc}", pytrace=False)
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services: Services) -> str:
+    """bootstrap.servers of the session's real broker."""
+    return services.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    """URL of the session's real Redis."""
+    return services.redis_url
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh topic / consumer group / key prefix, so tests never see each other's data."""
+    return f"t-{uuid4().hex[:10]}"

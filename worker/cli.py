@@ -1,0 +1,144 @@
+"""The ``fraudscore`` command line: one entry point for every user.
+
+Each package owns its commands (``devstack.cli``, ``simulator.cli``, ``models.cli``,
+``monitoring.cli``); this module mounts them and adds the worker's own: ``worker``, ``demo``,
+``schema`` and ``validate``. Errors the user can fix print one red line and exit 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from models.cli import app as models_cli
+from monitoring.cli import app as drift_app
+from rich.console import Console
+from simulator.cli import app as simulator_app
+
+from devstack.cli import services_app
+from worker import schema
+from worker.settings import Settings
+
+app = typer.Typer(
+    name="fraudscore",
+    help="Streaming fraud scoring on Kafka + Redis + LightGBM, with Evidently drift reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(services_app, name="services", help="Local Kafka + Redis for tests and the demo.")
+app.add_typer(drift_app, name="drift", help="Drift sidecar and reports.")
+app.add_typer(simulator_app)
+app.add_typer(models_cli)
+schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+err = Console(stderr=True)
+
+
+def setup_logging(level: str, worker_id: str = "") -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s %(levelname)s {worker_id} %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.command("worker")
+def worker_cmd(
+    max_events: Annotated[int | None, typer.Option(help="Stop after N records (tests)")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Stop after S idle seconds")] = None,
+    backend: Annotated[str, typer.Option(help="lightgbm or lleaves (compiled)")] = "lightgbm",
+) -> None:
+    """Run one scoring worker (scale out by starting more; they share one consumer group).
+
+    Example: FRAUDSCORE_METRICS_PORT=9108 fraudscore worker
+    """
+    from worker.loop import BadInputFlood
+    from worker.model_source import NoModel
+    from worker.run import StartupError, run
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.worker_id)
+    try:
+        stats = run(settings, backend=backend, max_events=max_events, idle_timeout_s=idle_timeout)
+    except (StartupError, NoModel, BadInputFlood) as exc:
+        raise fail(str(exc)) from None
+    err.print(f"worker stopped: {stats}")
+
+
+@app.command("demo")
+def demo_cmd(
+    events_days: Annotated[int, typer.Option("--days", help="Days of simulated traffic")] = 75,
+    customers: Annotated[int, typer.Option(help="Simulated customers")] = 600,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+) -> None:
+    """Run the whole system locally: services, model, workers, sidecar, traffic, summary.
+
+    Example: fraudscore demo --days 60 --workers 2
+    """
+    from worker.demo import DemoError, run_demo
+
+    setup_logging("WARNING")
+    try:
+        run_demo(days=events_days, customers=customers, n_workers=workers)
+    except DemoError as exc:
+        raise fail(str(exc)) from None
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Path, typer.Option(help="Folder for the .json files")] = schema.SCHEMA_DIR,
+) -> None:
+    """Write the JSON Schema of every wire message. Example: fraudscore schema export"""
+    for path in schema.export(out):
+        typer.echo(path)
+
+
+@schema_app.command("check")
+def schema_check() -> None:
+    """Exit 1 if the checked-in schema files differ from the models."""
+    stale = schema.stale()
+    if stale:
+        raise fail(f"stale schema files: {stale}; run `fraudscore schema export`")
+    typer.echo("schemas up to date")
+
+
+@app.command("validate")
+def validate_cmd(
+    file: Annotated[Path, typer.Argument(help="JSON lines file, one event per line")],
+) -> None:
+    """Check a file of events against the contract; print per-line errors.
+
+    Example: fraudscore validate events.jsonl
+    """
+    from worker.decode import Rejection, decode
+
+    if not file.is_file():
+        raise fail(f"{file} does not exist")
+    bad = 0
+    with file.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            result = decode(line.rstrip(b"\r\n"), max_bytes=Settings().max_message_bytes)
+            if isinstance(result, Rejection):
+                bad += 1
+                typer.echo(f"{file}:{n}: {result.stage}: {result.reason}")
+    typer.echo(f"{'ok' if not bad else f'{bad} invalid line(s)'}")
+    if bad:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

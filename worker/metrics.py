@@ -1,0 +1,113 @@
+"""Worker metrics (Prometheus) and health endpoints on one small HTTP server.
+
+``/metrics`` is the Prometheus exposition; ``/healthz`` answers 200 while the loop has turned
+within the last ``stale_after_s`` seconds (a stuck loop fails it, so an orchestrator restarts
+the process); ``/readyz`` answers 200 once the worker has a model, a Redis answer and a partition
+assignment, and 503 while it is paused on a Redis outage.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class WorkerMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events_in = Counter("fraudscore_events_in", "Records consumed", registry=r)
+        self.events_scored = Counter("fraudscore_events_scored", "Events scored", registry=r)
+        self.alerts = Counter("fraudscore_alerts", "Alerts published", ["tier"], registry=r)
+        self.dead_letters = Counter(
+            "fraudscore_dead_letters", "Records dead-lettered", ["stage"], registry=r
+        )
+        self.degraded = Counter("fraudscore_events_degraded", "Scored with defaults", registry=r)
+        self.samples = Counter("fraudscore_samples", "Samples published for drift", registry=r)
+        self.redis_errors = Counter("fraudscore_redis_errors", "Failed Redis calls", registry=r)
+        self.batch_size = Histogram(
+            "fraudscore_batch_size",
+            "Records per batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "fraudscore_stage_seconds",
+            "Time per batch stage",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_score_seconds = Histogram(
+            "fraudscore_event_to_output_seconds",
+            "Wall time from the event's Kafka timestamp to its outputs being acknowledged",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "fraudscore_consumer_lag", "Records behind the end", ["partition"], registry=r
+        )
+        self.model_version = Gauge(
+            "fraudscore_model_info", "Serving model", ["version"], registry=r
+        )
+        self.paused = Gauge("fraudscore_paused", "1 while paused on a Redis outage", registry=r)
+
+
+@dataclass
+class Health:
+    """What the health endpoints report, updated by the loop."""
+
+    stale_after_s: float = 30.0
+    last_turn: float = field(default_factory=time.monotonic)
+    model_loaded: bool = False
+    redis_ok: bool = False
+    assigned: bool = False
+    paused: bool = False
+
+    def beat(self) -> None:
+        self.last_turn = time.monotonic()
+
+    def live(self) -> bool:
+        return time.monotonic() - self.last_turn < self.stale_after_s
+
+    def ready(self) -> bool:
+        return self.live() and self.model_loaded and self.redis_ok and not self.paused
+
+
+def serve(port: int, metrics: WorkerMetrics, health: Health) -> ThreadingHTTPServer:
+    """Start the metrics/health server in a daemon thread (port 0 picks a free port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), "text/plain; version=0.0.4")
+            elif self.path == "/healthz":
+                ok = health.live()
+                self._send(200 if ok else 503, b"ok\n" if ok else b"stale\n", "text/plain")
+            elif self.path == "/readyz":
+                ok = health.ready()
+                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # scrapes every few seconds would drown the worker's own log lines
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

@@ -1,0 +1,86 @@
+"""The serving model: the registry's current bundle, hot-reloaded when a new one is promoted.
+
+``ModelSource`` is what the loop calls once per batch (``source()``). It looks at the registry's
+``current`` pointer at most every ``check_every_s`` seconds; a new bundle is loaded and checked
+(feature names and registry hash must match this code's feature registry) before it replaces the
+old one, so a bad promotion is refused with one log line and the worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from models.bundle import ModelBundle
+from models.reasons import top_reasons
+from models.registry import Registry
+from models.scorer import Scorer
+
+from models.errors import ModelsError
+from worker.messages import Reason
+from worker.pipeline import FloatArray
+
+log = logging.getLogger(__name__)
+
+
+class NoModel(Exception):
+    """The registry has no current bundle."""
+
+
+class ServingModel:
+    """A bundle and its scorer, shaped as the pipeline's ``ScoringModel``."""
+
+    def __init__(self, bundle: ModelBundle, backend: str = "lightgbm") -> None:
+        self.bundle = bundle
+        self.version = bundle.version
+        self.threshold = float(bundle.threshold)
+        self.block_threshold = bundle.block_threshold
+        self._scorer = Scorer(bundle, backend=backend)
+
+    def predict(self, x: FloatArray) -> FloatArray:
+        return self._scorer.predict(x)
+
+    def reasons(self, x: FloatArray, k: int) -> list[tuple[Reason, ...]]:
+        if len(x) == 0:
+            return []
+        contrib = self._scorer.contributions(x)
+        return [top_reasons(contrib[i], x[i], k) for i in range(len(x))]
+
+
+class ModelSource:
+    def __init__(self, model_dir: Path, *, backend: str = "lightgbm", check_every_s: float = 5.0):
+        self._registry = Registry(model_dir)
+        self._backend = backend
+        self._check_every_s = check_every_s
+        self._checked = 0.0
+        self._model = self._load_current()
+
+    def _load_current(self) -> ServingModel:
+        version = self._registry.current_version()
+        if version is None:
+            raise NoModel(
+                f"no current model in {self._registry.root}: run `fraudscore train` first"
+            )
+        return ServingModel(self._registry.load(version), self._backend)
+
+    def __call__(self) -> ServingModel:
+        now = time.monotonic()
+        if now - self._checked >= self._check_every_s:
+            self._checked = now
+            self._maybe_reload()
+        return self._model
+
+    def _maybe_reload(self) -> None:
+        try:
+            version = self._registry.current_version()
+            if version is None or version == self._model.version:
+                return
+            model = ServingModel(self._registry.load(version), self._backend)
+            model.predict(np.zeros((1, len(model.bundle.feature_names))))  # fail here, not later
+        except (ModelsError, OSError, ValueError) as exc:
+            log.error("refusing new model: %s; still serving %s", exc, self._model.version)
+            return
+        log.info("hot reload: %s -> %s", self._model.version, model.version)
+        self._model = model

@@ -1,0 +1,102 @@
+"""Start-up of a worker process: fail at start-up, not at message 10,000.
+
+Checks, in order, each failing with one clear line: settings valid, a current model whose
+features match the registry, Redis answers, the input topic exists. Then signals are wired
+(SIGTERM/SIGINT set the stop event; the loop finishes its batch, commits and leaves the group)
+and the loop runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from confluent_kafka.admin import AdminClient
+
+from features.online import OnlineStore, StoreUnavailable, connect
+from worker.loop import Worker, WorkerStats
+from worker.metrics import Health, WorkerMetrics, serve
+from worker.model_source import ModelSource
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A precondition of serving is not met; the message says what to do."""
+
+
+def open_store(settings: Settings) -> OnlineStore:
+    client = connect(
+        settings.redis_url,
+        username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        socket_timeout_ms=settings.redis_socket_timeout_ms,
+        connect_timeout_ms=settings.redis_connect_timeout_ms,
+        retries=settings.redis_retries,
+    )
+    store = OnlineStore(
+        client, prefix=settings.redis_key_prefix, cache_ttl_s=settings.feature_cache_ttl_s
+    )
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        raise StartupError(
+            f"Redis at {settings.redis_url} does not answer ({exc}); "
+            "start it or set FRAUDSCORE_REDIS_URL"
+        ) from exc
+    return store
+
+
+def check_topics(settings: Settings) -> None:
+    admin = AdminClient(settings.kafka_common())
+    try:
+        meta = admin.list_topics(timeout=10)
+    except Exception as exc:  # librdkafka raises KafkaException for an unreachable cluster
+        raise StartupError(
+            f"Kafka at {settings.kafka_bootstrap_servers} does not answer: "
+            f"{exc}; start it or set FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
+    needed = [
+        settings.topic_transactions,
+        settings.topic_alerts,
+        settings.topic_scores,
+        settings.topic_dlq,
+        settings.topic_samples,
+        settings.topic_labels,
+    ]
+    missing = [t for t in needed if t not in meta.topics]
+    if missing:
+        raise StartupError(f"topics missing: {missing}; create them (`fraudscore services topics`)")
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the current batch, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run(
+    settings: Settings,
+    *,
+    backend: str = "lightgbm",
+    max_events: int | None = None,
+    idle_timeout_s: float | None = None,
+    stop: threading.Event | None = None,
+) -> WorkerStats:
+    model = ModelSource(settings.model_dir, backend=backend)
+    store = open_store(settings)
+    check_topics(settings)
+    metrics, health = WorkerMetrics(), Health()
+    if settings.metrics_port:
+        serve(settings.metrics_port, metrics, health)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        install_signal_handlers(stop)
+    worker = Worker(settings, model, store, metrics, health)
+    return worker.run(stop, max_events=max_events, idle_timeout_s=idle_timeout_s)

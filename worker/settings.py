@@ -1,0 +1,118 @@
+"""One frozen settings object for every fraudscore process.
+
+Every variable is read from the environment with the ``FRAUDSCORE_`` prefix (or a ``.env``
+file), nowhere else: no ``os.getenv`` outside this module. librdkafka properties that have no
+field of their own pass through ``FRAUDSCORE_KAFKA_CONFIG`` (a JSON object of dotted keys), so
+SASL, SSL and any tuning key reach the clients unchanged; the secrets among them have
+``SecretStr`` fields so they never show in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import socket
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DeliveryMode(StrEnum):
+    AT_LEAST_ONCE = "at-least-once"
+    EXACTLY_ONCE = "exactly-once"
+
+
+class RedisFailurePolicy(StrEnum):
+    PAUSE = "pause"  # stop fetching, keep group membership, retry; nothing scored on garbage
+    DEGRADE = "degrade"  # score with registry defaults and flag the output degraded
+
+
+class Settings(BaseSettings):
+    """Configuration of workers, sidecar, simulator and CLI (see README's table)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRAUDSCORE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    kafka_config: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Extra librdkafka properties as JSON, e.g. {"security.protocol": "SASL_SSL"}',
+    )
+    kafka_sasl_password: SecretStr | None = Field(None, description="sasl.password")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="ssl.key.password")
+    group_id: str = Field("fraudscore-worker", description="Consumer group of the workers")
+    worker_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable id of this worker (transactional.id suffix, logs); default: hostname",
+    )
+    topic_transactions: str = "payments.transactions"
+    topic_dlq: str = "payments.transactions.dlq"
+    topic_alerts: str = "fraud.alerts"
+    topic_scores: str = "fraud.scores"
+    topic_samples: str = "fraud.samples"
+    topic_labels: str = "fraud.labels"
+    topic_drift: str = "fraud.drift"
+    delivery: DeliveryMode = Field(DeliveryMode.AT_LEAST_ONCE, description="Delivery guarantee")
+
+    # Batching
+    batch_max_events: int = Field(500, ge=1, le=100_000, description="Close a batch at N events")
+    batch_max_ms: int = Field(10, ge=1, le=60_000, description="... or after T milliseconds")
+    max_message_bytes: int = Field(64 * 1024, ge=1024, description="Larger events are rejected")
+
+    # Redis
+    redis_url: str = Field(
+        "redis://127.0.0.1:16379/0", description="Redis URL (redis:// or rediss://)"
+    )
+    redis_username: str | None = Field(None, description="Redis ACL user")
+    redis_password: SecretStr | None = Field(None, description="Redis password")
+    redis_socket_timeout_ms: int = Field(50, ge=1, description="Per-call Redis timeout")
+    redis_connect_timeout_ms: int = Field(100, ge=1, description="Redis connect timeout")
+    redis_retries: int = Field(3, ge=0, description="Retries of a failed Redis call (with backoff)")
+    redis_failure_policy: RedisFailurePolicy = RedisFailurePolicy.PAUSE
+    redis_key_prefix: str = Field(
+        "fs", pattern=r"^[A-Za-z0-9_.:-]{1,32}$", description="Key namespace"
+    )
+    feature_cache_ttl_s: int = Field(
+        8 * 86_400, ge=60, description="How long an event's feature vector is kept for replays"
+    )
+
+    # Model and routing
+    model_dir: Path = Field(Path("var/models"), description="Model registry root")
+    sample_rate: float = Field(0.01, ge=0.0, le=1.0, description="Share of events sent for drift")
+    reasons_top_k: int = Field(3, ge=1, le=10, description="Reasons attached to an alert")
+
+    # Bad input
+    dlq_max_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="Stop when more than this share of a window is bad"
+    )
+    dlq_window: int = Field(1000, ge=10, description="Events in the bad-input window")
+
+    # Operations
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus/health port, 0 = off")
+    log_level: str = "INFO"
+
+    # Drift sidecar
+    reports_dir: Path = Field(Path("var/reports"), description="Drift report folder")
+    drift_window: int = Field(2000, ge=50, description="Samples per drift report")
+    drift_keep: int = Field(50, ge=1, description="Reports kept (oldest removed)")
+
+    def kafka_common(self) -> dict[str, Any]:
+        """librdkafka properties shared by every client, secrets included."""
+        conf: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        # Every passthrough value is a SecretStr: keystore passwords and OAuth client secrets
+        # have no field of their own, and must not show in a repr either.
+        conf.update({k: v.get_secret_value() for k, v in self.kafka_config.items()})
+        if self.kafka_sasl_password is not None:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_key_password is not None:
+            conf["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
+        return conf
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
