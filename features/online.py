@@ -117,6 +117,19 @@ class OnlineStore:
             raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
         return raw
 
+    def exchange_progress(self, topic: str, mine: dict[int, str]) -> dict[str, str]:
+        """Publish this worker's per-partition progress, return every partition's (one trip)."""
+        key = f"{self._prefix}:progress:{topic}"
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hset(key, mapping={str(p): v for p, v in mine.items()})
+        pipe.expire(key, KEY_TTL_S)
+        pipe.hgetall(key)
+        try:
+            *_, everyone = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"Redis progress exchange failed: {exc}") from exc
+        return {k.decode(): v.decode() for k, v in everyone.items()}
+
     def apply_labels(self, labels: Sequence[StoreLabel]) -> None:
         """Record fraud labels by the labelled event's time (idempotent: a set per terminal).
 

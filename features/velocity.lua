@@ -6,6 +6,9 @@
 -- An event seen before (its feature blob is cached) gets its first answer back and changes
 -- nothing, so a replay gives the same features and leaves the windows as one pass did.
 local DAY = 86400000
+-- Terminal sets gather events from every partition, and partitions may be a little apart in
+-- event time (see worker/alignment.py): prune them this much later than the window needs.
+local SLACK = 7 * DAY
 local WINDOWS = {1, 7, 30}
 local prefix, fv_ttl, key_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local delay = tonumber(ARGV[4])
@@ -32,9 +35,9 @@ end
 
 local function terminal_windows(tk, fk, eid, ts)
   redis.call('ZADD', tk, ts, eid)
-  redis.call('ZREMRANGEBYSCORE', tk, '-inf', ts - delay - 30 * DAY)
+  redis.call('ZREMRANGEBYSCORE', tk, '-inf', ts - delay - 30 * DAY - SLACK)
   redis.call('EXPIRE', tk, key_ttl)
-  redis.call('ZREMRANGEBYSCORE', fk, '-inf', ts - delay - 30 * DAY)
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', ts - delay - 30 * DAY - SLACK)
   local hi = ts - delay
   local res = {}
   for k = 1, 3 do

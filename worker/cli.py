@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from models.cli import app as models_cli
-from monitoring.cli import app as drift_app
 from rich.console import Console
-from simulator.cli import app as simulator_app
 
 from devstack.cli import services_app
+from models.cli import app as models_cli
+from monitoring.cli import app as drift_app
+from simulator.cli import app as simulator_app
 from worker import schema
 from worker.settings import Settings
 

@@ -37,6 +37,7 @@ from confluent_kafka import (
 
 from features.online import OnlineStore, StoreUnavailable
 from worker import pipeline
+from worker.alignment import Aligner
 from worker.kafka import (
     DeliveryFailed,
     DeliveryTracker,
@@ -170,6 +171,9 @@ class Worker:
         )
         txid = f"fraudscore-{settings.group_id}-{settings.worker_id}" if self.eos else None
         self.producer: Producer = make_producer(settings, txid)
+        self.aligner = Aligner(
+            self.consumer, store, settings.topic_transactions, settings.alignment_ms
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(
@@ -190,6 +194,8 @@ class Worker:
                 records = to_records(msgs)
                 if not records:
                     self.producer.poll(0)
+                    if self.aligner.paused:
+                        self.aligner.rebalance_pauses()
                     if (
                         idle_timeout_s is not None
                         and time.monotonic() - idle_since > idle_timeout_s
@@ -252,6 +258,8 @@ class Worker:
         with m.stage_seconds.labels("produce").time():
             self._commit_batch(records, dead + scored.outputs)
         self.guard.observe(len(good), len(dead))
+        self.aligner.observe(good, records)
+        self.aligner.rebalance_pauses()
         self._count(records, good, dead, scored, degraded)
 
     def _enrich(
@@ -293,6 +301,7 @@ class Worker:
                 self.metrics.redis_errors.inc()
                 delay = min(delay * 2, 1.0)
         self.consumer.resume(self.consumer.assignment())
+        self.aligner.paused.clear()
         self.health.paused, self.health.redis_ok = False, True
         self.metrics.paused.set(0)
         log.info("Redis is back, resuming consumption")
@@ -389,15 +398,18 @@ class Worker:
     # -- rebalance and shutdown -------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.health.assigned = True
+        self.aligner.assigned(partitions)
         log.info("assigned %s", [p.partition for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", [p.partition for p in partitions])
+        self.aligner.revoked(partitions)
         if not self.eos:
             self._commit_stored()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s (no commit for lost partitions)", [p.partition for p in partitions])
+        self.aligner.revoked(partitions)
 
     def _commit_stored(self) -> None:
         try:

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from models.bundle import ModelBundle
-from models.reasons import top_reasons
-from models.registry import Registry
-from models.scorer import Scorer
 
+from models import registry
+from models.bundle import ModelBundle, load_bundle
 from models.errors import ModelsError
+from models.reasons import top_reasons
+from models.scorer import Backend, Scorer
 from worker.messages import Reason
 from worker.pipeline import FloatArray
 
@@ -32,11 +32,11 @@ class NoModel(Exception):
 class ServingModel:
     """A bundle and its scorer, shaped as the pipeline's ``ScoringModel``."""
 
-    def __init__(self, bundle: ModelBundle, backend: str = "lightgbm") -> None:
+    def __init__(self, bundle: ModelBundle, backend: Backend = "lightgbm") -> None:
         self.bundle = bundle
         self.version = bundle.version
         self.threshold = float(bundle.threshold)
-        self.block_threshold = bundle.block_threshold
+        self.block_threshold: float | None = bundle.block_threshold
         self._scorer = Scorer(bundle, backend=backend)
 
     def predict(self, x: FloatArray) -> FloatArray:
@@ -50,20 +50,23 @@ class ServingModel:
 
 
 class ModelSource:
-    def __init__(self, model_dir: Path, *, backend: str = "lightgbm", check_every_s: float = 5.0):
-        self._registry = Registry(model_dir)
+    def __init__(
+        self, model_dir: Path, *, backend: Backend = "lightgbm", check_every_s: float = 5.0
+    ) -> None:
+        self._root = model_dir
         self._backend = backend
         self._check_every_s = check_every_s
         self._checked = 0.0
         self._model = self._load_current()
 
     def _load_current(self) -> ServingModel:
-        version = self._registry.current_version()
+        version = registry.current_version(self._root)
         if version is None:
-            raise NoModel(
-                f"no current model in {self._registry.root}: run `fraudscore train` first"
-            )
-        return ServingModel(self._registry.load(version), self._backend)
+            raise NoModel(f"no current model in {self._root}: run `fraudscore train` first")
+        return self._load(version)
+
+    def _load(self, version: str) -> ServingModel:
+        return ServingModel(load_bundle(registry.bundle_path(self._root, version)), self._backend)
 
     def __call__(self) -> ServingModel:
         now = time.monotonic()
@@ -74,10 +77,10 @@ class ModelSource:
 
     def _maybe_reload(self) -> None:
         try:
-            version = self._registry.current_version()
+            version = registry.current_version(self._root)
             if version is None or version == self._model.version:
                 return
-            model = ServingModel(self._registry.load(version), self._backend)
+            model = self._load(version)
             model.predict(np.zeros((1, len(model.bundle.feature_names))))  # fail here, not later
         except (ModelsError, OSError, ValueError) as exc:
             log.error("refusing new model: %s; still serving %s", exc, self._model.version)

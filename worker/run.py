@@ -16,6 +16,7 @@ from types import FrameType
 from confluent_kafka.admin import AdminClient
 
 from features.online import OnlineStore, StoreUnavailable, connect
+from models.scorer import BACKENDS
 from worker.loop import Worker, WorkerStats
 from worker.metrics import Health, WorkerMetrics, serve
 from worker.model_source import ModelSource
@@ -89,6 +90,8 @@ def run(
     idle_timeout_s: float | None = None,
     stop: threading.Event | None = None,
 ) -> WorkerStats:
+    if backend not in BACKENDS:
+        raise StartupError(f"unknown scoring backend {backend!r}; use one of {list(BACKENDS)}")
     model = ModelSource(settings.model_dir, backend=backend)
     store = open_store(settings)
     check_topics(settings)

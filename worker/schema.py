@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from monitoring.summary import DriftEvent
 from worker.messages import SCHEMA_VERSION, WIRE_MODELS
+
+MODELS: dict[str, type[BaseModel]] = {**WIRE_MODELS, "drift_event": DriftEvent}
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -17,7 +22,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 def render() -> dict[str, str]:
     """File name -> JSON text for every wire model."""
     out = {}
-    for name, model in WIRE_MODELS.items():
+    for name, model in MODELS.items():
         schema = model.model_json_schema(mode="validation")
         schema["$id"] = f"https://fraudscore.dev/schemas/{name}.v{SCHEMA_VERSION}.json"
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         8 * 86_400, ge=60, description="How long an event's feature vector is kept for replays"
     )
 
+    alignment_ms: int = Field(
+        86_400_000, ge=0, description="Max event-time lead of a partition over the slowest one"
+    )
+
     # Model and routing
     model_dir: Path = Field(Path("var/models"), description="Model registry root")
     sample_rate: float = Field(0.01, ge=0.0, le=1.0, description="Share of events sent for drift")

@@ -46,8 +46,11 @@ def e2e_settings(
 
 
 @contextmanager
-def running_worker(settings: Settings, **kwargs: object) -> Iterator[dict[str, WorkerStats]]:
-    """Run the real worker loop in a thread; on exit, stop it and join."""
+def running_worker(
+    settings: Settings, *, wait_s: float = 240.0, **kwargs: object
+) -> Iterator[dict[str, WorkerStats]]:
+    """Run the real worker loop in a thread; on exit, wait for it to end by itself (its
+    ``max_events`` or ``idle_timeout_s``) for up to ``wait_s``, then stop it."""
     stop = threading.Event()
     result: dict[str, WorkerStats] = {}
     errors: list[BaseException] = []
@@ -63,6 +66,7 @@ def running_worker(settings: Settings, **kwargs: object) -> Iterator[dict[str, W
     try:
         yield result
     finally:
+        thread.join(wait_s)
         stop.set()
         thread.join(60)
     if errors:

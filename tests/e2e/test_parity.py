@@ -44,7 +44,9 @@ def test_online_features_equal_offline_and_replay_changes_nothing(
     e2e_dataset: pd.DataFrame,
     e2e_model_dir: Path,
 ) -> None:
-    s = e2e_settings(kafka_bootstrap, redis_url, unique_name, e2e_model_dir, sample_rate=1.0)
+    s = e2e_settings(
+        kafka_bootstrap, redis_url, unique_name, e2e_model_dir, sample_rate=1.0, batch_max_events=50
+    )
     df = e2e_dataset
     prefix = f"{unique_name}-"
     stats = produce_stream(df, s, id_prefix=prefix, progress=False)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -242,9 +241,7 @@ def test_score_record_for_every_event() -> None:
 def test_alert_carries_event_fields_and_deterministic_id() -> None:
     out = run([75.0], FakeModel())
     (alert,) = outputs_on(out.outputs, TOPICS.alerts)
-    assert (
-        alert["alert_id"] == alert_id("evt-0") == str(uuid.uuid5(pipeline.ALERT_NAMESPACE, "evt-0"))
-    )
+    assert alert["alert_id"] == alert_id("evt-0") != alert_id("evt-1")
     assert (alert["customer_id"], alert["terminal_id"], alert["amount"]) == (
         "cust-0",
         "term-0",
@@ -260,7 +257,7 @@ def test_alert_id_deterministic_and_distinct() -> None:
     ids = [alert_id(f"evt-{i}") for i in range(5000)]
     assert ids == [alert_id(f"evt-{i}") for i in range(5000)]
     assert len(set(ids)) == len(ids)
-    assert all(uuid.UUID(i).version == 5 for i in ids[:10])
+    assert all(i.startswith("al-") and not find_pans(i) for i in ids)
 
 
 def test_degraded_flag_reaches_alerts_and_scores() -> None:
