@@ -82,12 +82,19 @@ class OnlineStore:
     """Customer and terminal windows in Redis, read and updated in one call per batch."""
 
     def __init__(
-        self, client: redis.Redis[bytes], *, prefix: str = "fs", cache_ttl_s: int = 691_200
-    ):
+        self,
+        client: redis.Redis[bytes],
+        *,
+        prefix: str = "fs",
+        cache_ttl_s: int = 691_200,
+        batch_client: redis.Redis[bytes] | None = None,
+    ) -> None:
+        """``batch_client`` runs the per-batch script with a budget sized for a whole batch;
+        ``client`` serves the small calls (PING, labels, progress) with the tight one."""
         self._client = client
         self._prefix = prefix
         self._cache_ttl_s = cache_ttl_s
-        self._script = client.register_script(_SCRIPT)
+        self._script = (batch_client or client).register_script(_SCRIPT)
 
     def ping(self) -> None:
         try:

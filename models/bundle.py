@@ -26,7 +26,7 @@ import platform
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -38,6 +38,7 @@ import lightgbm as lgb
 from features.registry import FEATURE_NAMES, registry_hash
 from models import plots
 from models.errors import BundleError, FeatureMismatchError
+from models.protocol import TRAIN_DAYS
 from models.train import FoldMetrics, TrainResult
 
 __all__ = ["BundleError", "FeatureMismatchError", "ModelBundle", "load_bundle", "save_bundle"]
@@ -129,10 +130,16 @@ def metadata_dict(
         "training": {
             "window": result.window,
             "train_start": str(result.train_start),
+            "train_end_exclusive": str(result.train_start + timedelta(days=TRAIN_DAYS)),
+            "test_week_start": str(m.test_start),
             "n_train": m.n_train,
             "n_train_frauds": m.n_train_frauds,
             "num_boost_round": result.num_boost_round,
         },
+        "thresholds_chosen_on": (
+            f"days {result.train_start} .. {result.train_start + timedelta(days=TRAIN_DAYS - 1)}"
+            " scored by the early-stopping model (trained 14 days earlier)"
+        ),
         "params": result.params,
         "libraries": _libraries(),
         "score": "probability of fraud",

@@ -178,19 +178,35 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace_s: float = 30) -> list[
     return [p.returncode for p in procs]
 
 
+def local_settings(console: Console) -> Settings:
+    """Settings pointing at the services: the environment's addresses if both are given,
+    otherwise the local processes, started (or found running) on their configured ports."""
+    settings = Settings()
+    if {"kafka_bootstrap_servers", "redis_url"} <= settings.model_fields_set:
+        return settings
+    try:
+        status = up(console=console)
+    except DevstackError as exc:
+        raise DemoError(f"local services did not start: {exc}") from exc
+    return Settings(
+        kafka_bootstrap_servers=status.kafka.address, redis_url=f"redis://{status.redis.address}/0"
+    )
+
+
 def run_demo(*, days: int, customers: int, n_workers: int) -> None:
     console = Console()
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    try:
-        up(console=console)
-    except DevstackError as exc:
-        raise DemoError(f"local services did not start: {exc}") from exc
-    settings = Settings()
+    settings = local_settings(console)
     config = SimulationConfig(n_customers=customers, n_terminals=2 * customers, n_days=days, seed=7)
     df = dataset(config, console)
     version = ensure_model(df, settings, console)
     id_prefix = default_id_prefix(config)
-    env = {"FRAUDSCORE_SAMPLE_RATE": "0.05", "FRAUDSCORE_DRIFT_WINDOW": "1000"}
+    env = {
+        "FRAUDSCORE_SAMPLE_RATE": "0.05",
+        "FRAUDSCORE_DRIFT_WINDOW": "1000",
+        "FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "FRAUDSCORE_REDIS_URL": settings.redis_url,
+    }
     start = end_offsets(
         settings, [settings.topic_scores, settings.topic_alerts, settings.topic_dlq]
     )

@@ -13,6 +13,7 @@ import signal
 import threading
 from types import FrameType
 
+import redis
 from confluent_kafka.admin import AdminClient
 
 from features.online import OnlineStore, StoreUnavailable, connect
@@ -30,16 +31,28 @@ class StartupError(Exception):
 
 
 def open_store(settings: Settings) -> OnlineStore:
-    client = connect(
-        settings.redis_url,
-        username=settings.redis_username,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        socket_timeout_ms=settings.redis_socket_timeout_ms,
-        connect_timeout_ms=settings.redis_connect_timeout_ms,
-        retries=settings.redis_retries,
+    """Two clients: small calls get the plain timeout; the batch script gets that plus a budget
+    per event of the largest batch, so a full batch is not cut off (and retried) mid-script."""
+
+    def client(timeout_ms: int) -> redis.Redis[bytes]:
+        password = settings.redis_password
+        return connect(
+            settings.redis_url,
+            username=settings.redis_username,
+            password=password.get_secret_value() if password else None,
+            socket_timeout_ms=timeout_ms,
+            connect_timeout_ms=settings.redis_connect_timeout_ms,
+            retries=settings.redis_retries,
+        )
+
+    batch_budget = settings.redis_socket_timeout_ms + int(
+        settings.batch_max_events * settings.redis_batch_budget_us_per_event / 1000
     )
     store = OnlineStore(
-        client, prefix=settings.redis_key_prefix, cache_ttl_s=settings.feature_cache_ttl_s
+        client(settings.redis_socket_timeout_ms),
+        prefix=settings.redis_key_prefix,
+        cache_ttl_s=settings.feature_cache_ttl_s,
+        batch_client=client(batch_budget),
     )
     try:
         store.ping()

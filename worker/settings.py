@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = Field(None, description="Redis password")
     redis_socket_timeout_ms: int = Field(50, ge=1, description="Per-call Redis timeout")
     redis_connect_timeout_ms: int = Field(100, ge=1, description="Redis connect timeout")
+    redis_batch_budget_us_per_event: int = Field(
+        300, ge=1, description="Added to the timeout of the per-batch script, per event"
+    )
     redis_retries: int = Field(3, ge=0, description="Retries of a failed Redis call (with backoff)")
     redis_failure_policy: RedisFailurePolicy = RedisFailurePolicy.PAUSE
     redis_key_prefix: str = Field(
