@@ -189,7 +189,7 @@ def local_settings(console: Console) -> Settings:
     except DevstackError as exc:
         raise DemoError(f"local services did not start: {exc}") from exc
     return Settings(
-        kafka_bootstrap_servers=status.kafka.address, redis_url=f"redis://{status.redis.address}/0"
+        kafka_bootstrap_servers=status.kafka.address, redis_url=status.redis.address
     )
 
 
