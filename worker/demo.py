@@ -188,9 +188,7 @@ def local_settings(console: Console) -> Settings:
         status = up(console=console)
     except DevstackError as exc:
         raise DemoError(f"local services did not start: {exc}") from exc
-    return Settings(
-        kafka_bootstrap_servers=status.kafka.address, redis_url=status.redis.address
-    )
+    return Settings(kafka_bootstrap_servers=status.kafka.address, redis_url=status.redis.address)
 
 
 def run_demo(*, days: int, customers: int, n_workers: int) -> None:
