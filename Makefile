@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/bootstrap-system.sh
 	bash scripts/bootstrap-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check "uv==0.13.9"
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	touch $(STAMP)
 

@@ -64,7 +64,7 @@ def connect(
     socket_timeout_ms: int = 50,
     connect_timeout_ms: int = 100,
     retries: int = 3,
-) -> redis.Redis[bytes]:
+) -> redis.Redis:
     """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout."""
     return redis.Redis.from_url(
         url,
@@ -83,11 +83,11 @@ class OnlineStore:
 
     def __init__(
         self,
-        client: redis.Redis[bytes],
+        client: redis.Redis,
         *,
         prefix: str = "fs",
         cache_ttl_s: int = 691_200,
-        batch_client: redis.Redis[bytes] | None = None,
+        batch_client: redis.Redis | None = None,
     ) -> None:
         """``batch_client`` runs the per-batch script with a budget sized for a whole batch;
         ``client`` serves the small calls (PING, labels, progress) with the tight one."""

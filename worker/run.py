@@ -34,7 +34,7 @@ def open_store(settings: Settings) -> OnlineStore:
     """Two clients: small calls get the plain timeout; the batch script gets that plus a budget
     per event of the largest batch, so a full batch is not cut off (and retried) mid-script."""
 
-    def client(timeout_ms: int) -> redis.Redis[bytes]:
+    def client(timeout_ms: int) -> redis.Redis:
         password = settings.redis_password
         return connect(
             settings.redis_url,
