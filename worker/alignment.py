@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, TopicPartition
 
 from features.online import OnlineStore, StoreUnavailable
+from worker.kafka import committed
 from worker.messages import TransactionEvent
 from worker.pipeline import InRecord, event_ms
 
@@ -57,8 +58,7 @@ class Aligner:
     paused: set[int] = field(default_factory=set)
 
     def assigned(self, partitions: list[TopicPartition]) -> None:
-        committed = self.consumer.committed(partitions, timeout=10)
-        for tp in committed:
+        for tp in committed(self.consumer, partitions):
             offset = tp.offset
             if offset < 0:
                 offset = self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[0]

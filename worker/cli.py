@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from analyst.cli import app as analyst_app
 from devstack.cli import services_app
 from models.cli import app as models_cli
 from monitoring.cli import app as drift_app
@@ -32,6 +33,7 @@ app.add_typer(services_app, name="services", help="Local Kafka + Redis for tests
 app.add_typer(drift_app, name="drift", help="Drift sidecar and reports.")
 app.add_typer(simulator_app)
 app.add_typer(models_cli)
+app.add_typer(analyst_app)  # fraudscore alerts tail, fraudscore label
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 err = Console(stderr=True)

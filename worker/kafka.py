@@ -8,9 +8,10 @@ on and theirs cannot silently weaken them.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from worker.settings import DeliveryMode, Settings
 
@@ -89,6 +90,34 @@ def make_consumer(
 
 def make_producer(settings: Settings, transactional_id: str | None = None) -> Producer:
     return Producer(producer_config(settings, transactional_id))
+
+
+def committed(
+    consumer: Consumer, partitions: list[TopicPartition], attempts: int = 6
+) -> list[TopicPartition]:
+    """Committed offsets, retried with backoff: a group coordinator that is still loading or
+    has just moved answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS for a moment."""
+    delay = 0.1
+    for attempt in range(attempts):
+        try:
+            result: list[TopicPartition] = consumer.committed(partitions, timeout=10)
+            return result
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if attempt == attempts - 1 or not (err.retriable() or _is_coordinator_error(err)):
+                raise
+            log.info("committed offsets not available yet (%s); retrying", err.str())
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def _is_coordinator_error(err: KafkaError) -> bool:
+    return err.code() in (
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    )
 
 
 def raise_for_message_error(msg: Message) -> None:

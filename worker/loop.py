@@ -41,6 +41,7 @@ from worker.alignment import Aligner
 from worker.kafka import (
     DeliveryFailed,
     DeliveryTracker,
+    committed,
     make_consumer,
     make_producer,
     raise_for_message_error,
@@ -328,8 +329,7 @@ class Worker:
             self._rewind_to_committed()
 
     def _rewind_to_committed(self) -> None:
-        committed = self.consumer.committed(self.consumer.assignment(), timeout=10)
-        for tp in committed:
+        for tp in committed(self.consumer, self.consumer.assignment()):
             if tp.offset >= 0:
                 self.consumer.seek(tp)
 
@@ -344,9 +344,9 @@ class Worker:
         pos: int = self.labels.position([tp])[0].offset
         if pos >= 0:
             return pos
-        committed: int = self.labels.committed([tp], timeout=5)[0].offset
-        if committed >= 0:
-            return committed
+        stored: int = committed(self.labels, [tp])[0].offset
+        if stored >= 0:
+            return stored
         low, _ = self.labels.get_watermark_offsets(tp, timeout=5, cached=False)
         return int(low)
 

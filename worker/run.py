@@ -105,7 +105,9 @@ def run(
 ) -> WorkerStats:
     if backend not in BACKENDS:
         raise StartupError(f"unknown scoring backend {backend!r}; use one of {list(BACKENDS)}")
-    model = ModelSource(settings.model_dir, backend=backend)
+    model = ModelSource(
+        settings.model_dir, backend=backend, check_every_s=settings.model_check_interval_s
+    )
     store = open_store(settings)
     check_topics(settings)
     metrics, health = WorkerMetrics(), Health()

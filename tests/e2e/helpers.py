@@ -65,10 +65,15 @@ def running_worker(
     thread.start()
     try:
         yield result
-    finally:
-        thread.join(wait_s)
+    except BaseException:
         stop.set()
         thread.join(60)
+        if errors:  # the worker's own failure explains the test's; show both
+            raise errors[0] from None
+        raise
+    thread.join(wait_s)
+    stop.set()
+    thread.join(60)
     if errors:
         raise errors[0]
     assert not thread.is_alive(), "worker did not stop within 60 s"

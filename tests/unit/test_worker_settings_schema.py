@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from worker import schema
 from worker.loop import BadInputFlood, BadInputGuard, first_offsets, next_offsets
-from worker.messages import WIRE_MODELS, TransactionEvent
+from worker.messages import TransactionEvent
 from worker.pipeline import InRecord
+from worker.schema import MODELS as WIRE_MODELS
 from worker.settings import DeliveryMode, RedisFailurePolicy, Settings
 
 KAFKA_SECRET = "kafka-s3cret-Pa55"
