@@ -23,8 +23,9 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
-.drift{color:#fff;background:#c62828;padding:.1rem .4rem;border-radius:3px}
-.no_drift{color:#fff;background:#2e7d32;padding:.1rem .4rem;border-radius:3px}
+.drift,.no_drift{color:#fff;padding:.1rem .4rem;border-radius:3px;white-space:nowrap}
+.drift{background:#c62828}
+.no_drift{background:#2e7d32}
 .muted{color:#777}
 """
 

@@ -36,7 +36,9 @@ class DriftSummary(_Frozen):
 
     ``status`` is "drift" when the dataset drifted (``share_drifted`` >= ``drift_share``) or the
     model's score drifted: either means the model sees inputs it was not validated on. Single
-    drifted features are listed in ``drifted_columns`` without changing the status.
+    drifted features are listed in ``drifted_columns`` without changing the status. The score
+    counts as drifted only when Evidently's verdict is backed by a material ``score_psi``
+    (>= 0.1, ``monitoring.drift.material_score_drift``).
     """
 
     model_version: str

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system programs fraudscore's local services need, if they are missing:
-# a JDK (Kafka 4 brokers need Java 17+), Maven (resolves the broker's jars from Maven Central)
-# and redis-server. Idempotent: does nothing when all are present.
+# Installs the system programs fraudscore's local services and tests need, if they are missing:
+# a JDK (Kafka 4 brokers need Java 17+), Maven (resolves the broker's jars from Maven Central),
+# redis-server, and Chromium (the drift index page is rendered in a headless browser in a test;
+# optional: that one test skips without it). Idempotent: does nothing when all are present.
 set -euo pipefail
 
 missing=()
@@ -14,6 +15,9 @@ java_ok() {
 java_ok || missing+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if command -v apt-get >/dev/null 2>&1 && [ "${FRAUDSCORE_SKIP_CHROMIUM:-}" != "1" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

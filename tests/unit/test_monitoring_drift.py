@@ -229,3 +229,13 @@ def test_changed_evidently_output_fails_loudly() -> None:
                 "tests": [],
             }
         )
+
+
+def test_a_significant_but_immaterial_score_shift_is_not_drift() -> None:
+    from monitoring.drift import ALL_MISSING, material_score_drift
+    from monitoring.summary import ColumnDrift
+
+    s = ColumnDrift(name="score", method="K-S p_value", score=0.002, threshold=0.05, drifted=True)
+    assert not material_score_drift(s, 0.036).drifted and material_score_drift(s, 0.3).drifted
+    gone = ColumnDrift(name="score", method=ALL_MISSING, score=1.0, threshold=1.0, drifted=True)
+    assert material_score_drift(gone, 0.0).drifted
