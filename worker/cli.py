@@ -18,6 +18,7 @@ from rich.console import Console
 from analyst.cli import app as analyst_app
 from devstack.cli import services_app
 from models.cli import app as models_cli
+from models.cli import models_app
 from monitoring.cli import app as drift_app
 from simulator.cli import app as simulator_app
 from worker import schema
@@ -110,6 +111,30 @@ def schema_check() -> None:
     if stale:
         raise fail(f"stale schema files: {stale}; run `fraudscore schema export`")
     typer.echo("schemas up to date")
+
+
+@models_app.command("compare")
+def compare_cmd() -> None:
+    """Champion vs the shadow-scored challenger on the labelled stream (fraud.scores + labels).
+
+    Example: FRAUDSCORE_CHALLENGER_VERSION=20240601-... fraudscore worker; later:
+    fraudscore models compare
+    """
+    from rich.table import Table
+
+    from worker.compare import compare, read_topic
+
+    s = Settings()
+    try:
+        result = compare(read_topic(s, s.topic_scores), read_topic(s, s.topic_labels))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"{result.events:,} labelled events, {result.frauds:,} frauds")
+    for col in ("metric", f"champion {result.champion}", f"challenger {result.challenger}"):
+        table.add_column(col)
+    table.add_row("ROC AUC", f"{result.auc[0]:.4f}", f"{result.auc[1]:.4f}")
+    table.add_row("average precision", *(f"{v:.4f}" for v in result.average_precision))
+    Console().print(table)
 
 
 @app.command("validate")

@@ -154,9 +154,11 @@ class Worker:
         store: OnlineStore,
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
+        challenger: ScoringModel | None = None,
     ) -> None:
         self.s = settings
         self.model = model
+        self.challenger = challenger
         self.store = store
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
@@ -254,6 +256,7 @@ class Worker:
                 topics=self.topics,
                 sample_rate=self.s.sample_rate,
                 top_k=self.s.reasons_top_k,
+                challenger=self.challenger,
                 degraded=degraded,
             )
         with m.stage_seconds.labels("produce").time():

@@ -161,6 +161,10 @@ class ScoreRecord(_Frozen):
     model_version: str
     alerted: bool
     degraded: bool = False
+    challenger_version: str | None = Field(
+        None, description="Shadow model scored on the same features; never affects alerts"
+    )
+    challenger_score: float | None = None
 
 
 class Sample(_Frozen):

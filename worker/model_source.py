@@ -51,13 +51,19 @@ class ServingModel:
 
 class ModelSource:
     def __init__(
-        self, model_dir: Path, *, backend: Backend = "lightgbm", check_every_s: float = 5.0
+        self,
+        model_dir: Path,
+        *,
+        backend: Backend = "lightgbm",
+        check_every_s: float = 5.0,
+        challenger: str | None = None,
     ) -> None:
         self._root = model_dir
         self._backend = backend
         self._check_every_s = check_every_s
         self._checked = 0.0
         self._model = self._load_current()
+        self.challenger = self._load(challenger) if challenger else None
 
     def _load_current(self) -> ServingModel:
         version = registry.current_version(self._root)

@@ -179,12 +179,17 @@ def score(
     sample_rate: float,
     top_k: int,
     degraded: bool = False,
+    challenger: ScoringModel | None = None,
 ) -> Scored:
-    """Score a batch with one predict call and route the results."""
+    """Score a batch with one predict call and route the results.
+
+    A challenger, if any, is scored on the same matrix and only recorded in the score records.
+    """
     out = Scored()
     if not good:
         return out
     scores = model.predict(x)
+    shadow = challenger.predict(x) if challenger is not None else None
     out.scores = scores
     flagged = np.flatnonzero(scores >= model.threshold)
     reasons = dict(zip(flagged.tolist(), model.reasons(x[flagged], top_k), strict=True))
@@ -205,6 +210,8 @@ def score(
             model_version=model.version,
             alerted=i in reasons,
             degraded=degraded,
+            challenger_version=challenger.version if challenger is not None else None,
+            challenger_score=float(shadow[i]) if shadow is not None else None,
         )
         out.outputs.append(OutRecord(topics.scores, key, record.model_dump_json().encode()))
         if is_sampled(ev.event_id, sample_rate):

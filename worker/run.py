@@ -106,7 +106,10 @@ def run(
     if backend not in BACKENDS:
         raise StartupError(f"unknown scoring backend {backend!r}; use one of {list(BACKENDS)}")
     model = ModelSource(
-        settings.model_dir, backend=backend, check_every_s=settings.model_check_interval_s
+        settings.model_dir,
+        backend=backend,
+        check_every_s=settings.model_check_interval_s,
+        challenger=settings.challenger_version,
     )
     store = open_store(settings)
     check_topics(settings)
@@ -116,5 +119,5 @@ def run(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(stop)
-    worker = Worker(settings, model, store, metrics, health)
+    worker = Worker(settings, model, store, metrics, health, challenger=model.challenger)
     return worker.run(stop, max_events=max_events, idle_timeout_s=idle_timeout_s)

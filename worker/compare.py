@@ -1,0 +1,99 @@
+"""Champion vs challenger on the labelled stream: join score records with labels by event id.
+
+The score records carry both the serving model's score and, when a challenger is configured,
+the shadow model's score for the same features. Labels arrive later on ``fraud.labels``; events
+without a fraud label count as legitimate once they are older than the label delay (what the
+benchmark assumes), so only events at least ``delay`` older than the newest label are compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from worker.settings import Settings
+
+
+@dataclass(frozen=True)
+class Comparison:
+    events: int
+    frauds: int
+    champion: str
+    challenger: str
+    auc: tuple[float, float]
+    average_precision: tuple[float, float]
+
+
+def read_topic(settings: Settings, topic: str) -> list[dict[str, object]]:
+    """Every JSON record of a topic, from the beginning to the current end (no group commit)."""
+    c = Consumer(
+        {
+            **settings.kafka_common(),
+            "group.id": "fraudscore-compare",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for p in c.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        c.assign([TopicPartition(topic, p, 0) for p in ends])
+        out: list[dict[str, object]] = []
+        left = {p for p, end in ends.items() if end > 0}
+        while left:
+            msgs = c.consume(5000, 2.0)
+            if not msgs:
+                break
+            for m in msgs:
+                if m.error() is None:
+                    out.append(orjson.loads(m.value() or b"{}"))
+                    if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
+                        left.discard(m.partition() or 0)
+        return out
+    finally:
+        c.close()
+
+
+def compare(
+    scores: list[dict[str, object]],
+    labels: list[dict[str, object]],
+    delay: timedelta = timedelta(days=7),
+) -> Comparison:
+    """AUC and AP of champion and challenger on events whose labels are due."""
+    shadowed = [s for s in scores if s.get("challenger_score") is not None]
+    if not shadowed:
+        raise ValueError(
+            "no score record carries a challenger score; set "
+            "FRAUDSCORE_CHALLENGER_VERSION on the workers first"
+        )
+    fraud = {str(lab["event_id"]) for lab in labels if lab.get("is_fraud")}
+    newest = max((str(lab["label_time"]) for lab in labels), default=None)
+    if newest is None:
+        raise ValueError("no labels yet on the labels topic")
+    cutoff = (np.datetime64(newest.replace("Z", "")) - np.timedelta64(delay)).astype(str)
+    due = [s for s in shadowed if str(s["event_time"]).replace("Z", "") <= cutoff]
+    if not due:
+        raise ValueError("no shadow-scored event is older than the label delay yet")
+    y = np.array([str(s["event_id"]) in fraud for s in due], dtype=int)
+    a = np.array([float(s["score"]) for s in due])  # type: ignore[arg-type]
+    b = np.array([float(s["challenger_score"]) for s in due])  # type: ignore[arg-type]
+    both = y.min() != y.max()
+    return Comparison(
+        events=len(due),
+        frauds=int(y.sum()),
+        champion=str(due[0]["model_version"]),
+        challenger=str(due[0]["challenger_version"]),
+        auc=(float(roc_auc_score(y, a)), float(roc_auc_score(y, b))) if both else (np.nan,) * 2,
+        average_precision=(
+            float(average_precision_score(y, a)),
+            float(average_precision_score(y, b)),
+        ),
+    )
