@@ -129,6 +129,7 @@ def metadata_dict(
         "thresholds": result.thresholds.to_dict(),
         "training": {
             "window": result.window,
+            "history_days": result.history_days,
             "train_start": str(result.train_start),
             "train_end_exclusive": str(result.train_start + timedelta(days=TRAIN_DAYS)),
             "test_week_start": str(m.test_start),

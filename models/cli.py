@@ -46,14 +46,14 @@ err = Console(stderr=True)
 
 # docs/benchmark-data.md: (label, AUC, AP, CP@100)
 PUBLISHED_4_FOLD = (
-    ("book best: XGBoost, tuned", "0.869-0.872", 0.687, 0.303),
-    ("book: random forest, tuned", "0.870", 0.678, 0.299),
-    ("book: logistic regression, tuned", "0.868", 0.623, 0.297),
+    ("book best (XGBoost)", "0.869-72", 0.687, 0.303),
+    ("book random forest", "0.870", 0.678, 0.299),
+    ("book logistic reg.", "0.868", 0.623, 0.297),
 )
 PUBLISHED_SINGLE = (
-    ("book: random forest", "0.867", 0.658, 0.287),
-    ("book: XGBoost", "0.862", 0.639, 0.273),
-    ("book: logistic regression", "0.871", 0.606, 0.291),
+    ("book random forest", "0.867", 0.658, 0.287),
+    ("book XGBoost", "0.862", 0.639, 0.273),
+    ("book logistic reg.", "0.871", 0.606, 0.291),
 )
 
 
@@ -97,14 +97,16 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def metrics_table(results: list[TrainResult]) -> Table:
-    """Per-fold and mean test metrics, next to the published baselines."""
+    """Per-fold and mean test metrics, next to the published baselines (fits 80 columns)."""
     table = Table(
         title=f"Test-week metrics, {results[0].window} training window",
-        caption="fold = training start; its test week starts 14 days later",
+        caption="fold = training start (test week 14 days later); cards/day and precision: "
+        "what the review threshold flagged in the test week",
+        box=box.SIMPLE_HEAD,
     )
-    table.add_column("model / fold", no_wrap=True)
-    for col in ("AUC", "AP", "CP@100", "alerts/day", "prec@review"):
-        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("model / fold", overflow="fold")
+    for col in ("AUC", "AP", "CP@100", "cards/day", "precision"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     for r in results:
         m = r.metrics
         table.add_row(
@@ -136,16 +138,14 @@ def metrics_table(results: list[TrainResult]) -> Table:
 def _report(bundle: ModelBundle, root: Path, results: list[TrainResult]) -> None:
     out.print(metrics_table(results))
     t = results[0].thresholds
-    out.print(
-        f"review threshold {t.review.threshold:.4f}: ~{t.review.cards_per_day:.0f} cards/day"
-        f", expected precision {t.review.precision:.2f}, recall {t.review.recall:.2f}"
-    )
-    out.print(
-        f"block threshold  {t.block.threshold:.4f}: ~{t.block.cards_per_day:.0f} cards/day"
-        f", expected precision {t.block.precision:.2f}, recall {t.block.recall:.2f}"
-    )
+    out.print(f"thresholds of the saved model (fold {results[0].train_start}), {t.rule}:")
+    for tier, s in (("review", t.review), ("block", t.block)):
+        out.print(
+            f"  {tier:<6} {s.threshold:.4f}: ~{s.cards_per_day:.0f} cards/day, expected "
+            f"precision {s.precision:.2f}, recall {s.recall:.2f} (cards)"
+        )
     current = registry.current_version(root)
-    state = "[green]current[/green]" if current == bundle.version else f"not promoted ({current})"
+    state = "[green]current[/green]" if current == bundle.version else f"current is {current}"
     out.print(f"bundle {bundle.version} ({state}): {bundle.path}", soft_wrap=True)
     out.print(f"plots: {bundle.path / PR_PLOT} {bundle.path / IMPORTANCE_PLOT}", soft_wrap=True)
 
@@ -156,6 +156,7 @@ def _train_all(
     folds: int,
     budget: float,
     target_precision: float | None,
+    history_days: int | None,
     say: Callable[[str], None],
 ) -> list[TrainResult]:
     say(f"reading {data}")
@@ -171,6 +172,7 @@ def _train_all(
             features=x,
             budget_per_day=budget,
             target_precision=target_precision,
+            history_days=history_days,
             progress=say,
         )
         for s in starts
@@ -191,6 +193,10 @@ def train_command(
         typer.Option(help="Choose the review threshold by precision instead of the budget"),
     ] = None,
     folds: Annotated[int, typer.Option(help="1 (single split) or 4 (prequential folds)")] = 4,
+    history_days: Annotated[
+        int | None,
+        typer.Option(min=7, help="With --window history: at most this many days (default: all)"),
+    ] = None,
     promote: Annotated[
         bool | None,
         typer.Option(
@@ -210,7 +216,7 @@ def train_command(
         root = _root(model_dir)
         with out.status("training") as status:
             results = _train_all(
-                data, _window(window), folds, budget, target_precision, status.update
+                data, _window(window), folds, budget, target_precision, history_days, status.update
             )
             status.update("writing the bundle")
             bundle = registry.add_bundle(root, results[0], results, promote_it=promote)

@@ -52,14 +52,15 @@ def test_train_reports_metrics_baselines_and_bundle(trained: tuple[Path, str]) -
     root, output = trained
     version = registry.current_version(root)  # first bundle: promoted by default
     assert version is not None and version in output
-    assert "CP@100" in output and "book: random forest" in output
-    assert "review threshold" in output and "pr_curve.png" in output
+    assert "CP@100" in output and "book random forest" in output
+    assert "review" in output and "expected precision" in output and "pr_curve.png" in output
     assert (registry.bundles_dir(root) / version / "feature_importance.png").is_file()
 
 
 def test_models_list_promote_rollback(trained: tuple[Path, str], data_csv: Path) -> None:
     root, _ = trained
     first = registry.current_version(root)
+    assert first is not None
     res = runner.invoke(
         app,
         [

@@ -59,7 +59,7 @@ def test_contributions_sum_to_raw_score(bundle: ModelBundle, x: np.ndarray) -> N
     scorer = Scorer(bundle)
     contrib = scorer.contributions(x[:20])
     assert contrib.shape == (20, len(FEATURE_NAMES))
-    full = bundle.booster.predict(x[:20], pred_contrib=True)
+    full = np.asarray(bundle.booster.predict(x[:20], pred_contrib=True))
     raw = bundle.booster.predict(x[:20], raw_score=True)
     np.testing.assert_allclose(contrib.sum(axis=1) + full[:, -1], raw, atol=1e-9)
 
