@@ -33,6 +33,9 @@ def e2e_settings(
         "topic_samples": f"{name}.samples",
         "topic_labels": f"{name}.labels",
         "topic_drift": f"{name}.drift",
+        # Functional tests on a shared 2-core machine: a generous Redis budget, so a load spike
+        # is not mistaken for an outage (the fault tests exercise the tight default budgets).
+        "redis_socket_timeout_ms": 1000,
     }
     values.update(extra)
     s = Settings(**values)  # type: ignore[arg-type]
