@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from analyst.cli import app as analyst_app
+from benchmarks.cli import app as bench_app
 from devstack.cli import services_app
 from models.cli import app as models_cli
 from models.cli import models_app
@@ -35,6 +36,7 @@ app.add_typer(drift_app, name="drift", help="Drift sidecar and reports.")
 app.add_typer(simulator_app)
 app.add_typer(models_cli)
 app.add_typer(analyst_app)  # fraudscore alerts tail, fraudscore label
+app.add_typer(bench_app)  # fraudscore bench
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 err = Console(stderr=True)

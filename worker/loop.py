@@ -363,8 +363,10 @@ class Worker:
         deadline = time.monotonic() + 10
         for tp in self.labels.assignment():
             _, high = self.labels.get_watermark_offsets(tp, timeout=5, cached=False)
-            while self._label_position(tp) < high and time.monotonic() < deadline:
-                msgs = self.labels.consume(500, 0.2)
+            while (pos := self._label_position(tp)) < high and time.monotonic() < deadline:
+                # Ask for exactly what is missing: consume() returns as soon as it has them,
+                # instead of waiting out its timeout for a full 500.
+                msgs = self.labels.consume(min(500, high - pos), 0.2)
                 if msgs:
                     apply_label_messages(self.store, msgs)
                     self.labels.store_offsets(offsets=next_offsets(to_records(msgs)))

@@ -1,0 +1,251 @@
+"""The benchmark's results as data, and their two renderings: ``report.json`` and ``report.md``.
+
+The JSON's top level carries the headline keys the issue asks for (``events_per_s``, ``p50_ms``,
+``p99_ms``, ``naive_events_per_s``, ``passthrough_events_per_s``) next to the ratios; the full
+per-variant results, the profile and the machine follow. The markdown is the same, for people.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stats import LatencySummary
+
+PACKAGES = ("confluent-kafka", "lightgbm", "redis", "hiredis", "pydantic", "numpy", "pandas")
+TARGET_RATIO = 20.0  # done-when: the worker at >= 20x the naive throughput ...
+TARGET_P99_MS = 50.0  # ... and p99 <= 50 ms at the target offered rate
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One measured run. ``key`` names its role: worker, worker_target_rate,
+    worker_near_saturation, naive, passthrough."""
+
+    key: str
+    name: str
+    events: int  # input transactions
+    outputs: int  # unique outputs read back
+    events_per_s: float | None  # steady output rate (None: too few outputs to tell)
+    offered_per_s: float | None = None  # fixed-rate runs: the rate actually offered
+    latency: LatencySummary | None = None
+    missing: int = 0
+    duplicates: int = 0
+    wall_s: float = 0.0
+    cpu_s: float | None = None  # user + system CPU of the process that ran it
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float
+    share: float  # of the profiled loop's wall time
+    us_per_event: float
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    label: str  # e.g. "saturation", "2,000/s offered"
+    events: int
+    seconds: float
+    cpu_s: float
+    stages: list[Stage]
+    top_functions: list[tuple[str, float]]  # by own time, seconds
+    stats_file: str
+
+
+@dataclass(frozen=True)
+class Machine:
+    cores: int
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
+    platform: str
+    python: str
+    kafka: str
+    redis: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    command: str
+    started_at: str
+    duration_s: float
+    machine: Machine
+    options: dict[str, Any]
+    target_rate: float
+    variants: list[VariantResult]
+    profiles: list[ProfileResult] = field(default_factory=list)
+
+
+METHOD = (
+    "- Every variant has its own topics, consumer group and Redis prefix; the Redis windows are "
+    "seeded with the days before the replayed events, so they are as full as in production.",
+    "- events/s: score records (passthrough: copies) after the first batch over the span from the "
+    "first to the last one, by the broker's append time (output topics use LogAppendTime).",
+    "- Latency: a score's append time minus its input's create time (the paced producer's "
+    "produce call), joined on the input's partition and offset; the warm-up is not counted.",
+    "- The worker runs as one `python -m worker.cli worker --max-events N` process; naive and "
+    "passthrough run in the benchmark's process. CPU cores = CPU seconds / wall seconds of that "
+    "process (the worker's include its start-up).",
+    "- Ratios are the robust figures: other work on the machine shows in the load averages.",
+)
+
+
+def versions() -> dict[str, str]:
+    import confluent_kafka
+
+    out = {"python": platform.python_version(), "librdkafka": confluent_kafka.libversion()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = package_version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def load() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def _find(report: Report, key: str) -> VariantResult | None:
+    return next((v for v in report.variants if v.key == key), None)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """The headline figures and the done-when verdicts (None: not measured)."""
+    sat, naive, ceiling = (_find(report, k) for k in ("worker", "naive", "passthrough"))
+    target, near = _find(report, "worker_target_rate"), _find(report, "worker_near_saturation")
+    rate = sat.events_per_s if sat else None
+    naive_rate = naive.events_per_s if naive else None
+    lat = target.latency if target else None
+    ratio = _ratio(rate, naive_rate)
+    return {
+        "events_per_s": rate,
+        "p50_ms": lat.p50_ms if lat else None,
+        "p99_ms": lat.p99_ms if lat else None,
+        "offered_events_per_s": target.offered_per_s if target else None,
+        "target_rate": report.target_rate,
+        "naive_events_per_s": naive_rate,
+        "passthrough_events_per_s": ceiling.events_per_s if ceiling else None,
+        "ratio_to_naive": ratio,
+        "share_of_passthrough": _ratio(rate, ceiling.events_per_s if ceiling else None),
+        "near_saturation_offered_per_s": near.offered_per_s if near else None,
+        "near_saturation_p50_ms": near.latency.p50_ms if near and near.latency else None,
+        "near_saturation_p99_ms": near.latency.p99_ms if near and near.latency else None,
+        "done_when": {
+            f"throughput_ge_{TARGET_RATIO:.0f}x_naive": None
+            if ratio is None
+            else ratio >= TARGET_RATIO,
+            f"p99_le_{TARGET_P99_MS:.0f}ms_at_target_rate": None
+            if lat is None
+            else lat.p99_ms <= TARGET_P99_MS,
+        },
+    }
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {**summary(report), **asdict(report)}
+
+
+def _num(x: float | None, fmt: str = ",.0f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _row(v: VariantResult, naive: float | None, ceiling: float | None) -> str:
+    lat = v.latency
+    cells = [
+        v.name,
+        f"{v.events:,}",
+        _num(v.events_per_s),
+        _num(v.offered_per_s),
+        _num(lat.p50_ms if lat else None, ".1f"),
+        _num(lat.p99_ms if lat else None, ".1f"),
+        _num(_ratio(v.events_per_s, naive), ".1f") + ("x" if naive and v.events_per_s else ""),
+        _num(_ratio(v.events_per_s, ceiling), ".0%"),
+        _num(v.cpu_s / v.wall_s if v.cpu_s is not None and v.wall_s else None, ".2f"),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def render_markdown(report: Report) -> str:
+    s, m = summary(report), report.machine
+    lines = [
+        "# fraudscore bench",
+        "",
+        f"Command: `{report.command}`  ",
+        f"Started {report.started_at}, took {report.duration_s:.0f} s.  ",
+        f"Machine: {m.cores} cores, {m.platform}; load average (1/5/15 min) "
+        f"{'/'.join(f'{x:.2f}' for x in m.load_start)} at start, "
+        f"{'/'.join(f'{x:.2f}' for x in m.load_end)} at end. Kafka {m.kafka}, Redis {m.redis}.",
+        "",
+        "| variant | events | events/s | offered/s | p50 ms | p99 ms | vs naive "
+        "| of passthrough | CPU cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    naive, ceiling = s["naive_events_per_s"], s["passthrough_events_per_s"]
+    lines += [_row(v, naive, ceiling) for v in report.variants]
+    dw = list(s["done_when"].values())
+    lines += [
+        "",
+        "## Done when",
+        "",
+        f"- one worker process at >= {TARGET_RATIO:.0f}x the naive throughput: "
+        f"{_num(s['ratio_to_naive'], '.1f')}x, {_verdict(dw[0])}",
+        f"- p99 <= {TARGET_P99_MS:.0f} ms at {report.target_rate:,.0f} events/s offered: "
+        f"{_num(s['p99_ms'], '.1f')} ms, {_verdict(dw[1])}",
+    ]
+    lines += ["", "## How it is measured", "", *METHOD]
+    notes = [f"- {v.name}: {v.note}" for v in report.variants if v.note]
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    for profile in report.profiles:
+        lines += ["", *_profile_lines(profile)]
+    lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in m.versions.items()), ""]
+    return "\n".join(lines)
+
+
+def _profile_lines(p: ProfileResult) -> list[str]:
+    lines = [
+        f"## Where the worker's time goes: {p.label} (cProfile, the same loop in-process)",
+        "",
+        f"{p.events:,} events in {p.seconds:.2f} s of loop wall time "
+        f"({p.events / p.seconds if p.seconds else 0:,.0f} events/s under the profiler; "
+        f"{p.cpu_s:.2f} s CPU for the whole process, librdkafka's threads and any feeding thread "
+        f"included); stats in `{p.stats_file}`.",
+        "",
+        "| stage | seconds | share | us/event |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {st.name} | {st.seconds:.3f} | {st.share:.1%} | {st.us_per_event:.1f} |"
+        for st in p.stages
+    ]
+    ranked = sorted(p.stages, key=lambda st: st.seconds, reverse=True)[:3]
+    lines += ["", "Largest: " + ", ".join(f"{st.name} {st.share:.0%}" for st in ranked) + "."]
+    lines += ["", "Top functions by own time:", ""]
+    lines += [f"- {secs:.3f} s {name}" for name, secs in p.top_functions]
+    return lines
+
+
+def write(report: Report, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
+    json_path.write_text(json.dumps(to_json(report), indent=2) + "\n")
+    md_path.write_text(render_markdown(report))
+    return json_path, md_path

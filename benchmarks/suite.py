@@ -1,0 +1,232 @@
+"""The whole benchmark, step by step; each variant on its own topics, group and Redis prefix.
+
+1. check Kafka, Redis and the model (a small one is trained if the registry is empty);
+2. simulate the traffic once (``data.build``);
+3. passthrough at saturation (the Kafka ceiling);
+4. the worker process at saturation;
+5. the naive implementation at saturation (fewer events: it is slow);
+6. the worker process at the target offered rate (2,000/s), then near its saturation rate;
+7. a cProfile of the worker loop, by stage;
+8. delete the run's Redis keys (topics are deleted after each variant) unless ``keep``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmarks import data, harness, infra, report
+from benchmarks.naive import run_naive
+from benchmarks.passthrough import run_passthrough
+from benchmarks.profiling import profile_worker
+from models import registry
+from models.bundle import load_bundle
+from models.scorer import Backend
+from simulator.events import Outgoing
+from worker.settings import Settings
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    events: int = 60_000  # backlog of the saturation runs
+    rate: float = 2000.0  # offered rate of the latency run
+    duration: float = 20.0
+    near_saturation: float = 0.8  # second latency run at this share of saturation, 0: skip
+    near_duration: float = 10.0
+    naive_events: int = 2000
+    profile_events: int = 20_000  # 0: skip
+    warmup: int = 500
+    customers: int = 1000
+    history_days: int = 30
+    seed: int = 7
+    backend: Backend = "lightgbm"
+    model_dir: Path | None = None  # None: the settings' registry
+    out_dir: Path = Path("var/bench")
+    keep: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@contextmanager
+def step(progress: Progress, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar for one step; yields ``advance(completed)``."""
+    task = progress.add_task(label, total=total)
+    yield lambda n: progress.update(task, completed=n)
+    progress.update(task, completed=total)
+
+
+def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
+    t0, started, load_start = time.monotonic(), datetime.now(UTC), report.load()
+    base = Settings()
+    model_dir = o.model_dir or base.model_dir
+    infra.check_kafka(base)
+    redis_version = infra.check_redis(base)
+    version = data.ensure_model(model_dir, console, o.seed)
+    needed = max(o.events, o.warmup + int(o.rate * o.duration), o.naive_events, o.profile_events)
+    with console.status(f"simulating {o.customers:,} customers, {needed:,} events to replay"):
+        d = data.build_at_least(
+            customers=o.customers, events=needed, history_days=o.history_days, seed=o.seed
+        )
+    runner = Runner(base, model_dir, version, d, o)
+    columns = (TextColumn("{task.description:<36}"), BarColumn(), MofNCompleteColumn())
+    with runner.cleanup(console), Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        variants = runner.variants(bar)
+        profiles = runner.profiles(bar) if o.profile_events else []
+    machine = report.Machine(
+        cores=os.cpu_count() or 0,
+        load_start=load_start,
+        load_end=report.load(),
+        platform=platform.platform(),
+        python=sys.version.split()[0],
+        kafka=base.kafka_bootstrap_servers,
+        redis=f"{redis_version} at {base.redis_url}",
+        versions=report.versions(),
+    )
+    options = o.as_dict() | {
+        "model_version": version,
+        "run_id": runner.run_id,
+        "days": d.config.n_days,
+        "history_events": len(d.history),
+        "stream_transactions": d.transactions,
+        "batch_max_events": base.batch_max_events,
+        "batch_max_ms": base.batch_max_ms,
+    }
+    return report.Report(
+        command=command,
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.monotonic() - t0,
+        machine=machine,
+        options=options,
+        target_rate=o.rate,
+        variants=variants,
+        profiles=profiles,
+    )
+
+
+class Runner:
+    """Runs each variant with the shared data on its own topics and Redis prefix."""
+
+    def __init__(
+        self, base: Settings, model_dir: Path, version: str, d: data.BenchData, o: BenchOptions
+    ) -> None:
+        self.base, self.model_dir, self.version, self.d, self.o = base, model_dir, version, d, o
+        self.run_id = uuid4().hex[:6]
+        self.log_dir = o.out_dir / "logs"
+
+    @contextmanager
+    def cleanup(self, console: Console) -> Iterator[None]:
+        """Delete the run's Redis keys at the end: one keyspace scan for all variants."""
+        try:
+            yield
+        finally:
+            if not self.o.keep:
+                with console.status("deleting the run's Redis keys"):
+                    infra.clear_keys(self.base, f"bench-{self.run_id}-")
+
+    @contextmanager
+    def variant(self, short: str, *, redis: bool = True) -> Iterator[Settings]:
+        name = f"bench-{self.run_id}-{short}"
+        with infra.variant(self.base, name, self.model_dir, keep=self.o.keep) as s:
+            if redis:
+                infra.seed_history(s, self.d.history, self.d.history_labels)
+            yield s
+
+    def variants(self, bar: Progress) -> list[report.VariantResult]:
+        o = self.o
+        backlog = data.take(self.d.stream, o.events)
+        n = data.count_tx(backlog)
+        results = [self.passthrough(bar, backlog)]
+        with (
+            self.variant("sat") as s,
+            step(bar, "load worker backlog", len(backlog)) as loaded,
+            step(bar, "worker at saturation", n) as scored,
+        ):
+            sat = harness.saturation(
+                s, backlog, backend=o.backend, log_dir=self.log_dir, loaded=loaded, scored=scored
+            )
+        results += [sat, self.naive(bar)]
+        results.append(self.fixed(bar, "worker_target_rate", f"worker @ {o.rate:,.0f}/s", o.rate))
+        if o.near_saturation > 0 and sat.events_per_s:
+            name = f"worker @ {o.near_saturation:.0%} of saturation"
+            rate = o.near_saturation * sat.events_per_s
+            results.append(self.fixed(bar, "worker_near_saturation", name, rate))
+        return results
+
+    def passthrough(self, bar: Progress, backlog: list[Outgoing]) -> report.VariantResult:
+        n = data.count_tx(backlog)
+        with (
+            self.variant("pt", redis=False) as s,
+            step(bar, "load passthrough", n) as loaded,
+            step(bar, "passthrough", n) as copied,
+        ):
+            return run_passthrough(s, backlog, loaded=loaded, copied=copied)
+
+    def naive(self, bar: Progress) -> report.VariantResult:
+        bundle = load_bundle(registry.bundle_path(self.model_dir, self.version))
+        records = data.take(self.d.stream, self.o.naive_events)
+        with (
+            self.variant("naive") as s,
+            step(bar, "load naive", len(records)) as loaded,
+            step(bar, "naive", data.count_tx(records)) as scored,
+        ):
+            return run_naive(s, bundle, records, loaded=loaded, scored=scored)
+
+    def fixed(self, bar: Progress, key: str, name: str, rate: float) -> report.VariantResult:
+        o = self.o
+        duration = o.duration if key == "worker_target_rate" else o.near_duration
+        records = data.take(self.d.stream, o.warmup + int(rate * duration))
+        paced = data.count_tx(records) - o.warmup
+        short = "rate" if key == "worker_target_rate" else "near"
+        with self.variant(short) as s, step(bar, f"{name}: sent", paced) as sent:
+            return harness.fixed_rate(
+                s,
+                records,
+                key=key,
+                name=name,
+                rate=rate,
+                warmup_tx=o.warmup,
+                backend=o.backend,
+                log_dir=self.log_dir,
+                sent_tick=sent,
+            )
+
+    def profiles(self, bar: Progress) -> list[report.ProfileResult]:
+        """The loop profiled at saturation, then at the target offered rate (up to 10 s)."""
+        o, out = self.o, self.o.out_dir
+        backlog = data.take(self.d.stream, o.profile_events)
+        with self.variant("prof") as s, step(bar, "load profile backlog", len(backlog)) as loaded:
+            task = bar.add_task("profiling the loop at saturation", total=None)
+            sat = profile_worker(
+                s,
+                backlog,
+                label="saturation",
+                backend=o.backend,
+                out_path=out / "worker-saturation.prof",
+                loaded=loaded,
+            )
+            bar.update(task, total=1, completed=1)
+        paced = data.take(self.d.stream, int(o.rate * min(o.duration, 10.0)))
+        label = f"{o.rate:,.0f} events/s offered"
+        with self.variant("profr") as s, step(bar, f"profiling at {label}: sent", len(paced)) as t:
+            at_rate = profile_worker(
+                s,
+                paced,
+                label=label,
+                backend=o.backend,
+                out_path=out / "worker-rate.prof",
+                feed=lambda: harness.send_paced(s, paced, o.rate, t),
+            )
+        return [sat, at_rate]
