@@ -6,23 +6,26 @@
 -- An event seen before (its feature blob is cached) gets its first answer back and changes
 -- nothing, so a replay gives the same features and leaves the windows as one pass did.
 local DAY = 86400000
--- Terminal sets gather events from every partition, and partitions may be a little apart in
--- event time (see worker/alignment.py): prune them this much later than the window needs.
+-- Sets are pruned this much later than their windows need: terminal sets gather events from
+-- every partition, which may be a little apart in event time (see worker/alignment.py), and an
+-- event up to SLACK late still finds its whole customer window.
 local SLACK = 7 * DAY
 local WINDOWS = {1, 7, 30}
 local prefix, fv_ttl, key_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local delay = tonumber(ARGV[4])
 local out = {}
 
-local function customer_windows(ck, eid, ts, cents)
-  redis.call('ZADD', ck, ts, eid .. ':' .. cents)
-  redis.call('ZREMRANGEBYSCORE', ck, '-inf', ts - 30 * DAY)
-  redis.call('EXPIRE', ck, key_ttl)
+local function cents_of(member)
+  return tonumber(string.match(member, ':(%-?%d+)$'))
+end
+
+-- Full scan of the customer's 30 days: windows (ts - w, ts] over the events stored so far.
+local function scan(ck, ts)
   local rows = redis.call('ZRANGEBYSCORE', ck, '(' .. (ts - 30 * DAY), ts, 'WITHSCORES')
   local res = {0, 0, 0, 0, 0, 0}
   for j = 1, #rows, 2 do
     local age = ts - tonumber(rows[j + 1])
-    local c = tonumber(string.match(rows[j], ':(%-?%d+)$'))
+    local c = cents_of(rows[j])
     for k = 1, 3 do
       if age < WINDOWS[k] * DAY then
         res[2 * k - 1] = res[2 * k - 1] + 1
@@ -30,6 +33,52 @@ local function customer_windows(ck, eid, ts, cents)
       end
     end
   end
+  return res
+end
+
+-- Customer windows, maintained incrementally: the hash <ck>:agg holds the windows as of the
+-- customer's latest event time; an in-order event subtracts only the events that left each
+-- window since then (usually none or one) instead of re-reading 30 days. An out-of-order or
+-- first event falls back to the full scan. Both give exactly the same numbers.
+local function customer_windows(ck, eid, ts, cents)
+  local added = redis.call('ZADD', ck, ts, eid .. ':' .. cents)
+  local ak = ck .. ':agg'
+  local agg = redis.call('HMGET', ak, 'ts', 'n1', 's1', 'n7', 's7', 'n30', 's30')
+  local last = tonumber(agg[1])
+  local res
+  if added == 1 and last ~= nil and ts >= last then
+    res = {}
+    for k = 1, 3 do
+      local w = WINDOWS[k] * DAY
+      local n, sum = tonumber(agg[2 * k]), tonumber(agg[2 * k + 1])
+      local gone = redis.call('ZRANGEBYSCORE', ck, '(' .. (last - w), ts - w)
+      for j = 1, #gone do
+        n = n - 1
+        sum = sum - cents_of(gone[j])
+      end
+      res[2 * k - 1], res[2 * k] = n + 1, sum + tonumber(cents)
+    end
+  else
+    res = scan(ck, ts)
+  end
+  if added == 1 then
+    if last == nil or ts >= last then
+      redis.call('HSET', ak, 'ts', ts, 'n1', res[1], 's1', res[2], 'n7', res[3], 's7', res[4],
+                 'n30', res[5], 's30', res[6])
+      -- keep SLACK more than the window needs, so a late event sees its whole window
+      redis.call('ZREMRANGEBYSCORE', ck, '-inf', ts - 30 * DAY - SLACK)
+    else
+      -- an older event: it also belongs to the windows of the latest time it falls into
+      for k = 1, 3 do
+        if ts > last - WINDOWS[k] * DAY then
+          redis.call('HINCRBY', ak, 'n' .. WINDOWS[k], 1)
+          redis.call('HINCRBY', ak, 's' .. WINDOWS[k], cents)
+        end
+      end
+    end
+    redis.call('EXPIRE', ak, key_ttl)
+  end
+  redis.call('EXPIRE', ck, key_ttl)
   return res
 end
 
