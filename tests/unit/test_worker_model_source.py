@@ -1,0 +1,55 @@
+"""Hot reload without sockets: the worker follows the registry's pointer, refuses a bad bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from features.registry import FEATURE_NAMES
+from models import registry
+from models.bundle import METADATA_FILE
+from models.protocol import fold_starts
+from models.synthetic import synthetic_transactions
+from models.train import TrainResult, train_model
+from worker.model_source import ModelSource, NoModel
+
+
+@pytest.fixture(scope="module")
+def result() -> TrainResult:
+    df = synthetic_transactions()
+    return train_model(
+        df, train_start=fold_starts(df, 1)[0], window="strict", params={"learning_rate": 0.2}
+    )
+
+
+def test_no_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(NoModel, match="fraudscore train"):
+        ModelSource(tmp_path)
+
+
+def test_follows_promotion_and_refuses_an_incompatible_bundle(
+    tmp_path: Path, result: TrainResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = registry.add_bundle(tmp_path, result, promote_it=True).version
+    second = registry.add_bundle(tmp_path, result, promote_it=False).version
+    source = ModelSource(tmp_path, check_every_s=0.0)
+    assert source().version == first
+    x = np.zeros((3, len(FEATURE_NAMES)))
+    assert source().predict(x).shape == (3,)
+
+    registry.promote(tmp_path, second)
+    assert source().version == second
+
+    bad = registry.add_bundle(tmp_path, result, promote_it=False)
+    meta_path = bad.path / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["feature_names"] = list(reversed(meta["feature_names"]))
+    meta_path.write_text(json.dumps(meta))
+    (tmp_path / "current").write_text(bad.version + "\n")  # as if promoted by an older tool
+    with caplog.at_level(logging.ERROR, logger="worker.model_source"):
+        assert source().version == second, "keeps serving the last good model"
+    assert "refusing new model" in caplog.text
