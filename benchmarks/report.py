@@ -83,6 +83,7 @@ class Report:
     target_rate: float
     variants: list[VariantResult]
     profiles: list[ProfileResult] = field(default_factory=list)
+    drift: dict[str, float] | None = None  # the sidecar's report step (benchmarks.drift_step)
 
 
 METHOD = (
@@ -210,6 +211,17 @@ def render_markdown(report: Report) -> str:
         f"- p99 <= {TARGET_P99_MS:.0f} ms at {report.target_rate:,.0f} events/s offered: "
         f"{_num(s['p99_ms'], '.1f')} ms, {_verdict(dw[1])}",
     ]
+    if report.drift:
+        d = report.drift
+        lines += [
+            "",
+            "## Drift report step",
+            "",
+            f"One report over a {d['window']:,.0f}-sample window ({d['features']:.0f} features "
+            f"+ score) against a {d['reference_rows']:,.0f}-row reference: {d['seconds']:.1f} s; "
+            f"budget {d['budget_s']:.0f} s (a tenth of the window's fill time at 1% sampling of "
+            f"5,000 events/s), {_verdict(d['seconds'] <= d['budget_s'])}.",
+        ]
     lines += ["", "## How it is measured", "", *METHOD]
     notes = [f"- {v.name}: {v.note}" for v in report.variants if v.note]
     if notes:

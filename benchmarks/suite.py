@@ -27,7 +27,7 @@ from uuid import uuid4
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import data, harness, infra, report
+from benchmarks import data, drift_step, harness, infra, report
 from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
@@ -85,6 +85,8 @@ def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
     with runner.cleanup(console), Progress(*columns, TimeElapsedColumn(), console=console) as bar:
         variants = runner.variants(bar)
         profiles = runner.profiles(bar) if o.profile_events else []
+    with console.status("timing one drift report over a 10,000-sample window"):
+        drift = drift_step.time_drift_report(model_dir, version, o.seed)
     machine = report.Machine(
         cores=os.cpu_count() or 0,
         load_start=load_start,
@@ -113,6 +115,7 @@ def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
         target_rate=o.rate,
         variants=variants,
         profiles=profiles,
+        drift=drift,
     )
 
 

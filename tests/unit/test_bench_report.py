@@ -13,6 +13,7 @@ from benchmarks.report import (
     Report,
     Stage,
     VariantResult,
+    _verdict,
     render_markdown,
     summary,
     to_json,
@@ -121,3 +122,24 @@ def test_missing_variants_render_as_not_measured() -> None:
     md = render_markdown(report)
     assert md.count("not measured") == 2
     assert "| worker, saturation | 10 | - | - | - | - | - | - | - |" in md
+
+
+def test_drift_step_renders_with_its_verdict() -> None:
+    import dataclasses
+
+    base = _full()
+    fast = dataclasses.replace(
+        base,
+        drift={
+            "window": 10_000.0,
+            "reference_rows": 5_000.0,
+            "features": 18.0,
+            "seconds": 2.5,
+            "budget_s": 20.0,
+        },
+    )
+    slow = dataclasses.replace(fast, drift={**(fast.drift or {}), "seconds": 31.0})
+    assert "2.5 s; budget 20 s" in render_markdown(fast)
+    assert _verdict(True) in render_markdown(fast).split("## Drift report step")[1]
+    assert _verdict(False) in render_markdown(slow).split("## Drift report step")[1]
+    assert "## Drift report step" not in render_markdown(base)
