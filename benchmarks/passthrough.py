@@ -18,7 +18,7 @@ from benchmarks.infra import load_input, read_topic
 from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
 from simulator.events import Outgoing
-from worker.kafka import DeliveryTracker, make_consumer, make_producer
+from worker.kafka import DeliveryTracker, make_consumer, make_producer, poll_batch
 from worker.loop import next_offsets, to_records
 from worker.settings import Settings
 
@@ -40,7 +40,7 @@ def passthrough(
     done, idle_since = 0, time.monotonic()
     try:
         while done < max_events:
-            records = to_records(consumer.consume(batch, wait_s))
+            records = to_records(poll_batch(consumer, batch, wait_s))
             if not records:
                 if time.monotonic() - idle_since > idle_timeout_s:
                     break

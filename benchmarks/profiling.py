@@ -40,7 +40,7 @@ Where = tuple[str, str, bool]
 STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
     (
         "apply labels (label consumer, watermark requests)",
-        (("worker/loop.py", "_apply_labels", False),),
+        (("worker/labels.py", "drain", False),),
     ),
     ("consume (fetch wait + hand-over)", (("~", "'consume' of", True),)),
     ("messages -> records", (("worker/loop.py", "to_records", True),)),
@@ -50,7 +50,7 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
     ("predict (one call per batch)", (("worker/model_source.py", "predict", False),)),
     ("reasons (TreeSHAP, alerts only)", (("worker/model_source.py", "reasons", False),)),
     ("route + serialize outputs (pydantic JSON)", (("worker/pipeline.py", "score", False),)),
-    ("produce + wait for acks", (("worker/loop.py", "publish", False),)),
+    ("produce + wait for acks", (("worker/loop.py", "_publish", False),)),
     ("store offsets", (("worker/loop.py", "_commit_batch", False),)),
     (
         "event-time alignment (Redis + watermarks)",
@@ -104,7 +104,7 @@ def _top_level(entry: tuple[Any, ...]) -> float:
 
     The loop's own frame was entered before the profiler started, so its calls have no recorded
     caller: what is left after the recorded callers' shares is theirs (e.g. the main consumer's
-    ``consume``, not the label consumer's, which ``_apply_labels`` calls).
+    ``consume``, not the label consumer's, which ``LabelFeed.drain`` calls).
     """
     callers: dict[Any, tuple[Any, ...]] = entry[4]
     return float(entry[3]) - sum(float(c[3]) for c in callers.values())

@@ -9,10 +9,17 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterator
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from devstack import DevstackError, Services, resolve_services
+from models import registry
+from models.protocol import fold_starts
+from models.train import train_model
+from simulator.config import SimulationConfig
+from simulator.generate import generate
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +51,21 @@ def unique_name() -> str:
     # letters only: a digit run in a name would end up in event ids, where long digit runs are
     # refused as possible card numbers
     return "t-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
+
+
+E2E_CONFIG = SimulationConfig(n_customers=150, n_terminals=300, n_days=42, seed=3)
+
+
+@pytest.fixture(scope="session")
+def e2e_dataset() -> pd.DataFrame:
+    """Six weeks of traffic of 150 customers (~11k events, ~80 frauds), with labels."""
+    return generate(E2E_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def e2e_model_dir(e2e_dataset: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with one promoted bundle trained on the e2e dataset."""
+    root = tmp_path_factory.mktemp("models")
+    result = train_model(e2e_dataset, train_start=fold_starts(e2e_dataset, 1)[0], budget_per_day=3)
+    registry.add_bundle(root, result, [result], promote_it=True)
+    return root

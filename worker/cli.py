@@ -23,6 +23,7 @@ from models.cli import models_app
 from monitoring.cli import app as drift_app
 from simulator.cli import app as simulator_app
 from worker import schema
+from worker.dlq_cli import app as dlq_app
 from worker.settings import Settings
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(simulator_app)
 app.add_typer(models_cli)
 app.add_typer(analyst_app)  # fraudscore alerts tail, fraudscore label
 app.add_typer(bench_app)  # fraudscore bench
+app.add_typer(dlq_app, name="dlq")
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 err = Console(stderr=True)

@@ -3,7 +3,8 @@
 One batch at a time (at-least-once, the default):
 
 1. apply the fraud labels that have arrived (terminal risk features);
-2. consume a micro-batch: it closes at ``batch_max_events`` records or ``batch_max_ms``;
+2. consume a micro-batch: it closes at ``batch_max_events`` records or ``batch_max_ms`` after
+   its first record (``kafka.poll_batch``);
 3. split into events and dead letters; enrich the events with ONE Redis call; score with ONE
    predict call; route alerts, score records and samples;
 4. produce every output and wait until the broker has acknowledged all of them; the first
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from confluent_kafka import (
-    OFFSET_STORED,
     Consumer,
     KafkaError,
     KafkaException,
@@ -38,15 +38,16 @@ from confluent_kafka import (
 from features.online import OnlineStore, StoreUnavailable
 from worker import pipeline
 from worker.alignment import Aligner
+from worker.hold import InputHold
 from worker.kafka import (
-    DeliveryFailed,
     DeliveryTracker,
     committed,
     make_consumer,
     make_producer,
+    poll_batch,
     raise_for_message_error,
 )
-from worker.labels import apply_label_messages
+from worker.labels import LabelFeed
 from worker.messages import TransactionEvent
 from worker.metrics import Health, WorkerMetrics
 from worker.pipeline import InRecord, OutRecord, ScoringModel, Topics
@@ -121,27 +122,7 @@ def first_offsets(records: Sequence[InRecord]) -> list[TopicPartition]:
     return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
 
-def publish(
-    producer: Producer,
-    outputs: Sequence[OutRecord],
-    tracker: DeliveryTracker,
-    timeout_s: float = 30.0,
-) -> None:
-    """Produce outputs and wait for every acknowledgement; raise on the first failure."""
-    for out in outputs:
-        while True:
-            try:
-                producer.produce(
-                    out.topic, out.value, out.key, headers=list(out.headers), on_delivery=tracker
-                )
-                break
-            except BufferError:  # queue full: serve delivery reports, i.e. backpressure
-                producer.poll(0.05)
-                tracker.check()
-    remaining = producer.flush(timeout_s)
-    tracker.check()
-    if remaining:
-        raise DeliveryFailed(f"{remaining} outputs not acknowledged within {timeout_s:.0f}s")
+OUTPUT_STALL_S = 1.0  # acknowledgements pending this long: hold input while waiting
 
 
 class Worker:
@@ -169,14 +150,21 @@ class Worker:
         )
         self.eos = settings.delivery is DeliveryMode.EXACTLY_ONCE
         self.consumer: Consumer = make_consumer(settings)
-        self.labels: Consumer = make_consumer(
-            settings, group_id=f"{settings.group_id}-labels-{settings.worker_id}", auto_commit=True
+        self.labels = LabelFeed(
+            make_consumer(
+                settings,
+                group_id=f"{settings.group_id}-labels-{settings.worker_id}",
+                auto_commit=True,
+            ),
+            store,
+            settings.topic_labels,
         )
         txid = f"fraudscore-{settings.group_id}-{settings.worker_id}" if self.eos else None
         self.producer: Producer = make_producer(settings, txid)
         self.aligner = Aligner(
             self.consumer, store, settings.topic_transactions, settings.alignment_ms
         )
+        self.hold = InputHold(self.consumer, self.metrics, lambda: self.aligner.paused)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(
@@ -192,9 +180,10 @@ class Worker:
         try:
             while not stop.is_set():
                 self.health.beat()
-                self._apply_labels()
-                msgs = self.consumer.consume(self.s.batch_max_events, self.s.batch_max_ms / 1000)
-                records = to_records(msgs)
+                self.labels.drain()
+                linger_s = self.s.batch_max_ms / 1000
+                batch = poll_batch(self.consumer, self.s.batch_max_events, linger_s)
+                records = to_records(batch)
                 if not records:
                     self.producer.poll(0)
                     if self.aligner.paused:
@@ -226,7 +215,7 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        self._assign_labels()
+        self.labels.assign()
         log.info(
             "worker %s consuming %s (group %s, %s)",
             self.s.worker_id,
@@ -286,39 +275,64 @@ class Worker:
             return None
 
     def _pause_until_redis(self, records: list[InRecord], exc: Exception) -> None:
-        """Rewind the batch, stop fetching (group membership kept by polling), retry, resume."""
-        log.warning("Redis unavailable, pausing consumption: %s", exc)
+        """Rewind the batch, hold input (group membership kept by polling), retry, resume."""
+        log.warning("Redis unavailable: %s", exc)
         for tp in first_offsets(records):
             self.consumer.seek(tp)
-        assignment = self.consumer.assignment()
-        self.consumer.pause(assignment)
+        self.hold.hold("redis")
         self.health.paused, self.health.redis_ok = True, False
-        self.metrics.paused.set(1)
         delay = 0.05
         while True:
             self.health.beat()
-            self.consumer.consume(1, delay)  # serves rebalances; paused partitions return nothing
+            self.hold.keepalive(delay)
             try:
                 self.store.ping()
                 break
             except StoreUnavailable:
                 self.metrics.redis_errors.inc()
                 delay = min(delay * 2, 1.0)
-        self.consumer.resume(self.consumer.assignment())
-        self.aligner.paused.clear()
+        self.hold.release("redis")
         self.health.paused, self.health.redis_ok = False, True
-        self.metrics.paused.set(0)
-        log.info("Redis is back, resuming consumption")
+        log.info("Redis is back")
+
+    def _publish(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker) -> None:
+        """Produce outputs and wait for every acknowledgement; raise on the first failure.
+
+        Backpressure: while the producer's queue is full, or acknowledgements are slow (an output
+        topic throttled or unavailable), input is held: nothing more is fetched and the group
+        membership is kept. librdkafka reports every output within ``message.timeout.ms``, as
+        delivered or failed, so the wait is bounded and a failure raises before any commit.
+        """
+        p = self.producer
+        for out in outputs:
+            while True:
+                try:
+                    headers: list[tuple[str, str | bytes | None]] = list(out.headers)
+                    p.produce(out.topic, out.value, out.key, headers=headers, on_delivery=tracker)
+                    break
+                except BufferError:
+                    self._wait_for_output(tracker)
+        while p.flush(OUTPUT_STALL_S):
+            self._wait_for_output(tracker)
+        tracker.check()
+        self.hold.release("output")
+
+    def _wait_for_output(self, tracker: DeliveryTracker) -> None:
+        tracker.check()
+        self.hold.hold("output")
+        self.health.beat()
+        self.hold.keepalive(0)
+        self.producer.poll(0.05)
 
     def _commit_batch(self, records: list[InRecord], outputs: list[OutRecord]) -> None:
         tracker = DeliveryTracker()
         if not self.eos:
-            publish(self.producer, outputs, tracker)
-            self.consumer.store_offsets(offsets=next_offsets(records))
+            self._publish(outputs, tracker)
+            self._store_offsets(next_offsets(records))
             return
         self.producer.begin_transaction()
         try:
-            publish(self.producer, outputs, tracker)
+            self._publish(outputs, tracker)
             self.producer.send_offsets_to_transaction(
                 next_offsets(records), self.consumer.consumer_group_metadata(), 30
             )
@@ -331,45 +345,18 @@ class Worker:
             self.producer.abort_transaction(30)
             self._rewind_to_committed()
 
+    def _store_offsets(self, offsets: list[TopicPartition]) -> None:
+        """Store the batch's offsets for the partitions still ours; one revoked while its batch
+        was in flight is re-read by its new owner from the last commit (at-least-once)."""
+        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        kept = [tp for tp in offsets if (tp.topic, tp.partition) in mine]
+        if kept:
+            self.consumer.store_offsets(offsets=kept)
+
     def _rewind_to_committed(self) -> None:
         for tp in committed(self.consumer, self.consumer.assignment()):
             if tp.offset >= 0:
                 self.consumer.seek(tp)
-
-    def _assign_labels(self) -> None:
-        """Read every partition of the labels topic (assign, not subscribe: no rebalances)."""
-        meta = self.labels.list_topics(self.s.topic_labels, timeout=10).topics[self.s.topic_labels]
-        self.labels.assign(
-            [TopicPartition(self.s.topic_labels, p, OFFSET_STORED) for p in meta.partitions]
-        )
-
-    def _label_position(self, tp: TopicPartition) -> int:
-        pos: int = self.labels.position([tp])[0].offset
-        if pos >= 0:
-            return pos
-        stored: int = committed(self.labels, [tp])[0].offset
-        if stored >= 0:
-            return stored
-        low, _ = self.labels.get_watermark_offsets(tp, timeout=5, cached=False)
-        return int(low)
-
-    def _apply_labels(self) -> None:
-        """Apply every label already in the labels topic before scoring the next batch.
-
-        Each worker reads all label partitions, drained to the high watermark, so a label
-        produced before a transaction is always applied before that transaction is scored: the
-        same stream gives the same terminal features, whatever the consumers' relative lag.
-        """
-        deadline = time.monotonic() + 10
-        for tp in self.labels.assignment():
-            _, high = self.labels.get_watermark_offsets(tp, timeout=5, cached=False)
-            while (pos := self._label_position(tp)) < high and time.monotonic() < deadline:
-                # Ask for exactly what is missing: consume() returns as soon as it has them,
-                # instead of waiting out its timeout for a full 500.
-                msgs = self.labels.consume(min(500, high - pos), 0.2)
-                if msgs:
-                    apply_label_messages(self.store, msgs)
-                    self.labels.store_offsets(offsets=next_offsets(to_records(msgs)))
 
     def _count(
         self,
@@ -390,6 +377,10 @@ class Worker:
             stage = dict(out.headers).get("stage", b"?").decode()
             m.dead_letters.labels(stage).inc()
         m.alerts.labels("any").inc(scored.alerts)
+        for tp in next_offsets(records):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                m.lag.labels(str(tp.partition)).set(max(0, high - tp.offset))
         now_ms = time.time() * 1000
         for r in records:
             if r.timestamp_ms > 0:

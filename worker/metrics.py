@@ -58,7 +58,13 @@ class WorkerMetrics:
         self.model_version = Gauge(
             "fraudscore_model_info", "Serving model", ["version"], registry=r
         )
-        self.paused = Gauge("fraudscore_paused", "1 while paused on a Redis outage", registry=r)
+        self.paused = Gauge(
+            "fraudscore_paused",
+            "1 while input is paused: reason redis (outage) or output (producer queue full, "
+            "acknowledgements pending)",
+            ["reason"],
+            registry=r,
+        )
 
 
 @dataclass

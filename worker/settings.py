@@ -60,7 +60,9 @@ class Settings(BaseSettings):
 
     # Batching
     batch_max_events: int = Field(500, ge=1, le=100_000, description="Close a batch at N events")
-    batch_max_ms: int = Field(10, ge=1, le=60_000, description="... or after T milliseconds")
+    batch_max_ms: int = Field(
+        2, ge=0, le=60_000, description="... or T ms after its first event (0: take what is there)"
+    )
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="Larger events are rejected")
 
     # Redis

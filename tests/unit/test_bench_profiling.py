@@ -9,12 +9,12 @@ import pytest
 from benchmarks.profiling import FuncKey, RawStats, breakdown, stage_seconds, top_functions
 
 CONSUME: FuncKey = ("~", 0, "<method 'consume' of 'cimpl.Consumer' objects>")
-LABELS: FuncKey = ("/x/worker/loop.py", 300, "_apply_labels")
+LABELS: FuncKey = ("/x/worker/labels.py", 60, "drain")
 SCORE: FuncKey = ("/x/worker/pipeline.py", 170, "score")
 PREDICT: FuncKey = ("/x/worker/model_source.py", 40, "predict")
 REASONS: FuncKey = ("/x/worker/model_source.py", 44, "reasons")
 COMMIT: FuncKey = ("/x/worker/loop.py", 280, "_commit_batch")
-PUBLISH: FuncKey = ("/x/worker/loop.py", 120, "publish")
+PUBLISH: FuncKey = ("/x/worker/loop.py", 120, "_publish")
 OTHER_PREDICT: FuncKey = ("/x/models/scorer.py", 105, "predict")  # inside ServingModel.predict
 
 
@@ -64,4 +64,4 @@ def test_breakdown_shares_add_up_with_other() -> None:
 def test_top_functions_by_own_time() -> None:
     top = top_functions(raw(), n=2)
     assert [secs for _, secs in top] == [3.0, 1.0]
-    assert top[1][0] == "/x/worker/loop.py:120(publish)"
+    assert top[1][0] == "/x/worker/loop.py:120(_publish)"
