@@ -64,8 +64,18 @@ def connect(
     socket_timeout_ms: int = 50,
     connect_timeout_ms: int = 100,
     retries: int = 3,
+    tls: TlsFiles | None = None,
 ) -> redis.Redis:
-    """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout."""
+    """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout.
+
+    ``rediss://`` URLs speak TLS; ``tls`` names the CA that signed the server's certificate
+    (and, for servers that authenticate clients, our certificate and key).
+    """
+    extra: dict[str, str] = {}
+    if tls is not None:
+        if not url.startswith("rediss://"):
+            raise ValueError("Redis TLS files are set but the URL is not rediss://")
+        extra = {k: str(v) for k, v in tls.as_kwargs().items()}
     return redis.Redis.from_url(
         url,
         username=username,
@@ -75,7 +85,23 @@ def connect(
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries),
         retry_on_timeout=True,
         health_check_interval=0,
+        **extra,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def as_kwargs(self) -> dict[str, str]:
+        pairs = {
+            "ssl_ca_certs": self.ca_file,
+            "ssl_certfile": self.cert_file,
+            "ssl_keyfile": self.key_file,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
 
 
 class OnlineStore:

@@ -7,8 +7,6 @@ Each package owns its commands (``devstack.cli``, ``simulator.cli``, ``models.cl
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +22,7 @@ from monitoring.cli import app as drift_app
 from simulator.cli import app as simulator_app
 from worker import schema
 from worker.dlq_cli import app as dlq_app
+from worker.logs import setup_logging
 from worker.settings import Settings
 
 app = typer.Typer(
@@ -42,14 +41,6 @@ app.add_typer(dlq_app, name="dlq")
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 err = Console(stderr=True)
-
-
-def setup_logging(level: str, worker_id: str = "") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s %(levelname)s {worker_id} %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def fail(message: str) -> typer.Exit:
@@ -72,7 +63,7 @@ def worker_cmd(
     from worker.run import StartupError, run
 
     settings = Settings()
-    setup_logging(settings.log_level, settings.worker_id)
+    setup_logging(settings.log_level, settings.worker_id, settings.log_format)
     try:
         stats = run(settings, backend=backend, max_events=max_events, idle_timeout_s=idle_timeout)
     except (StartupError, NoModel, BadInputFlood) as exc:

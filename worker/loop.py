@@ -107,6 +107,16 @@ def to_records(msgs: Sequence[Message]) -> list[InRecord]:
     return out
 
 
+def _span(records: Sequence[InRecord]) -> dict[str, object]:
+    """Where a batch sits, for a log line: topic, partitions, first and last offsets."""
+    first = {tp.partition: tp.offset for tp in first_offsets(records)}
+    last = {tp.partition: tp.offset - 1 for tp in next_offsets(records)}
+    return {
+        "topic": records[0].topic if records else "",
+        "offsets": {p: f"{first[p]}-{last[p]}" for p in sorted(first)},
+    }
+
+
 def next_offsets(records: Sequence[InRecord]) -> list[TopicPartition]:
     """The offset to resume from per partition: one past the last record of the batch."""
     last: dict[tuple[str, int], int] = {}
@@ -195,7 +205,11 @@ class Worker:
                         break
                     continue
                 idle_since = time.monotonic()
-                self._process(records)
+                try:
+                    self._process(records)
+                except Exception:
+                    log.error("batch failed; nothing past it is committed", extra=_span(records))
+                    raise
                 if max_events is not None and self.stats.consumed >= max_events:
                     break
         finally:
@@ -250,6 +264,18 @@ class Worker:
             )
         with m.stage_seconds.labels("produce").time():
             self._commit_batch(records, dead + scored.outputs)
+        for out in dead:
+            h = dict(out.headers)
+            log.warning(
+                "dead-lettered",
+                extra={
+                    "topic": h["origin_topic"].decode(),
+                    "partition": int(h["origin_partition"]),
+                    "offset": int(h["origin_offset"]),
+                    "stage": h["stage"].decode(),
+                    "reason": h["reason"].decode(),  # PAN-masked, no input values
+                },
+            )
         self.guard.observe(len(good), len(dead))
         self.aligner.observe(good, records)
         self.aligner.rebalance_pauses()

@@ -17,7 +17,7 @@ from types import FrameType
 import redis
 from confluent_kafka.admin import AdminClient
 
-from features.online import OnlineStore, StoreUnavailable, connect
+from features.online import OnlineStore, StoreUnavailable, TlsFiles, connect
 from models.scorer import BACKENDS
 from worker.loop import Worker, WorkerStats
 from worker.metrics import Health, WorkerMetrics, serve
@@ -35,16 +35,24 @@ def open_store(settings: Settings) -> OnlineStore:
     """Two clients: small calls get the plain timeout; the batch script gets that plus a budget
     per event of the largest batch, so a full batch is not cut off (and retried) mid-script."""
 
+    s = settings
+    files = (s.redis_tls_ca_file, s.redis_tls_cert_file, s.redis_tls_key_file)
+    tls = TlsFiles(*(str(f) if f else None for f in files)) if any(files) else None
+
     def client(timeout_ms: int) -> redis.Redis:
         password = settings.redis_password
-        return connect(
-            settings.redis_url,
-            username=settings.redis_username,
-            password=password.get_secret_value() if password else None,
-            socket_timeout_ms=timeout_ms,
-            connect_timeout_ms=settings.redis_connect_timeout_ms,
-            retries=settings.redis_retries,
-        )
+        try:
+            return connect(
+                settings.redis_url,
+                username=settings.redis_username,
+                password=password.get_secret_value() if password else None,
+                socket_timeout_ms=timeout_ms,
+                connect_timeout_ms=settings.redis_connect_timeout_ms,
+                retries=settings.redis_retries,
+                tls=tls,
+            )
+        except ValueError as exc:
+            raise StartupError(f"{exc}; check FRAUDSCORE_REDIS_URL") from exc
 
     batch_budget = settings.redis_socket_timeout_ms + int(
         settings.batch_max_events * settings.redis_batch_budget_us_per_event / 1000

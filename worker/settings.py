@@ -13,9 +13,10 @@ import socket
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,7 +34,11 @@ class Settings(BaseSettings):
     """Configuration of workers, sidecar, simulator and CLI (see README's table)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FRAUDSCORE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FRAUDSCORE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,  # a rejected value may be a secret: never echo it
     )
 
     # Kafka
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
     )
     redis_username: str | None = Field(None, description="Redis ACL user")
     redis_password: SecretStr | None = Field(None, description="Redis password")
+    redis_tls_ca_file: Path | None = Field(
+        None, description="CA certificate of a rediss:// server (default: the system's CAs)"
+    )
+    redis_tls_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS)")
+    redis_tls_key_file: Path | None = Field(None, description="Client key (mutual TLS)")
     redis_socket_timeout_ms: int = Field(50, ge=1, description="Per-call Redis timeout")
     redis_connect_timeout_ms: int = Field(100, ge=1, description="Redis connect timeout")
     redis_batch_budget_us_per_event: int = Field(
@@ -109,11 +119,26 @@ class Settings(BaseSettings):
     # Operations
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus/health port, 0 = off")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text, or json: one object per line with topic/partition/offset fields",
+    )
 
     # Drift sidecar
     reports_dir: Path = Field(Path("var/reports"), description="Drift report folder")
     drift_window: int = Field(2000, ge=50, description="Samples per drift report")
     drift_keep: int = Field(50, ge=1, description="Reports kept (oldest removed)")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        # A URL is shown in reprs and error messages; a password in it would leak there.
+        if urlsplit(url).password:
+            raise ValueError(
+                "the Redis URL carries a password; set FRAUDSCORE_REDIS_PASSWORD (and "
+                "FRAUDSCORE_REDIS_USERNAME) instead, so it is never shown"
+            )
+        return url
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka properties shared by every client, secrets included."""
