@@ -71,13 +71,17 @@ def test_dead_letters_are_replayed_once_fixed(
     shown = runner.invoke(app, ["dlq", "show", "--json"])
     assert shown.exit_code == 0, shown.output
     reasons = sorted(json.loads(line)["headers"]["reason"] for line in shown.output.splitlines())
+    assert runner.invoke(app, ["dlq", "show"]).exit_code == 0, "the table form too"
     assert reasons[0].startswith("not valid JSON") and "exceeds the limit" in reasons[1]
 
     # the limit is raised (the fix on our side): replay sends the padded event back
     _env(monkeypatch, s, MAX_MESSAGE_BYTES="65536")
+    dry = runner.invoke(app, ["dlq", "replay", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "read 2 dead letters; would send 1" in dry.output, "a dry run sends nothing ..."
     replayed = runner.invoke(app, ["dlq", "replay"])
     assert replayed.exit_code == 0, replayed.output
-    assert "read 2 dead letters; sent 1" in replayed.output
+    assert "read 2 dead letters; sent 1" in replayed.output, "... nor records progress"
     assert "1 still fail" in replayed.output
 
     again = runner.invoke(app, ["dlq", "replay"])
