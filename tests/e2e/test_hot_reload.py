@@ -1,5 +1,5 @@
-"""Hot reload: promote a new bundle while a worker runs; later scores carry the new version and
-no event is lost or scored twice."""
+"""Hot reload: promote a new bundle, then roll back, while a worker runs; scores carry the version
+that produced them and no event is lost or scored twice."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from features.registry import FEATURE_NAMES
 from models import registry
+from models.bundle import load_bundle
 from models.protocol import fold_starts
+from models.scorer import Scorer
 from models.train import train_model
 from simulator.produce import produce_stream
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
@@ -20,7 +24,7 @@ from tests.e2e.helpers import e2e_settings, read_all, running_worker
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def test_promotion_is_picked_up_without_restart(
+def test_promotion_and_rollback_are_followed_without_restart(
     kafka_bootstrap: str,
     redis_url: str,
     unique_name: str,
@@ -28,6 +32,13 @@ def test_promotion_is_picked_up_without_restart(
     e2e_model_dir: Path,
     tmp_path: Path,
 ) -> None:
+    """A third of the stream per model: first, then ``second`` once promoted, then ``first`` again
+    after ``fraudscore models rollback``; one worker runs throughout.
+
+    Every event is scored exactly once, and every score carries the version that produced it:
+    with every event sampled, each sample's features, scored offline by the bundle its record
+    names, give the score that record carries.
+    """
     root = tmp_path / "models"
     shutil.copytree(e2e_model_dir, root)
     first = registry.current_version(root)
@@ -41,23 +52,44 @@ def test_promotion_is_picked_up_without_restart(
     second = registry.add_bundle(root, second_result, [second_result], promote_it=False).version
     assert first is not None and second != first
 
-    s = e2e_settings(kafka_bootstrap, redis_url, unique_name, root, model_check_interval_s=0.2)
-    half = len(e2e_dataset) // 2
-    early, late = e2e_dataset.iloc[:half], e2e_dataset.iloc[half:]
+    s = e2e_settings(
+        kafka_bootstrap, redis_url, unique_name, root, model_check_interval_s=0.2, sample_rate=1.0
+    )
+    n = len(e2e_dataset)
+    thirds = [e2e_dataset.iloc[: n // 3], e2e_dataset.iloc[n // 3 : 2 * n // 3]]
+    thirds.append(e2e_dataset.iloc[2 * n // 3 :])
     prefix = f"{unique_name}-"
-    with running_worker(s, max_events=len(e2e_dataset), idle_timeout_s=60):
-        produce_stream(early, s, id_prefix=prefix, progress=False, with_labels=False)
-        _wait_for_scores(kafka_bootstrap, s.topic_scores, half)
+    with running_worker(s, max_events=n, idle_timeout_s=60):
+        produce_stream(thirds[0], s, id_prefix=prefix, progress=False, with_labels=False)
+        _wait_for_scores(kafka_bootstrap, s.topic_scores, len(thirds[0]))
         registry.promote(root, second)
         time.sleep(1.0)  # five model checks
-        produce_stream(late, s, id_prefix=prefix, progress=False, with_labels=False)
+        produce_stream(thirds[1], s, id_prefix=prefix, progress=False, with_labels=False)
+        _wait_for_scores(kafka_bootstrap, s.topic_scores, len(thirds[0]) + len(thirds[1]))
+        assert registry.rollback(root) == first
+        time.sleep(1.0)
+        produce_stream(thirds[2], s, id_prefix=prefix, progress=False, with_labels=False)
 
     scores = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_scores)]
     ids = [r["event_id"] for r in scores]
     assert sorted(ids) == sorted(f"{prefix}{i}" for i in e2e_dataset["TRANSACTION_ID"])
     version = {r["event_id"]: r["model_version"] for r in scores}
-    assert {version[f"{prefix}{i}"] for i in early["TRANSACTION_ID"]} == {first}
-    assert {version[f"{prefix}{i}"] for i in late["TRANSACTION_ID"]} == {second}
+    for part, expected in zip(thirds, (first, second, first), strict=True):
+        assert {version[f"{prefix}{i}"] for i in part["TRANSACTION_ID"]} == {expected}
+
+    samples = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_samples)]
+    assert len(samples) == n
+    score_of = {r["event_id"]: r["score"] for r in scores}
+    for v in (first, second):
+        mine = [x for x in samples if x["model_version"] == v]
+        x = np.array([[row["features"][f] for f in FEATURE_NAMES] for row in mine])
+        offline = Scorer(load_bundle(registry.bundle_path(root, v))).predict(x)
+        served = np.array([score_of[row["event_id"]] for row in mine])
+        assert np.allclose(offline, served, rtol=0, atol=1e-9), f"scores of {v} are its own"
+    print(
+        f"hot reload: {n} events, {len(thirds[0])}/{len(thirds[1])}/{len(thirds[2])} scored by "
+        f"{first}/{second}/{first}; 0 missing, 0 duplicates"
+    )
 
 
 def _wait_for_scores(kafka: str, topic: str, n: int, timeout_s: float = 120) -> None:
