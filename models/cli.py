@@ -1,33 +1,35 @@
-"""``fraudscore train`` and ``fraudscore models list|promote|rollback``.
+"""``fraudscore train``, ``fraudscore retrain`` and ``fraudscore models list|promote|rollback|
+gate|decisions``.
 
-Mount on the main CLI either as a whole (``root.add_typer(models.cli.app)`` merges ``train`` and
-the ``models`` group) or piece by piece (``root.command("train")(train_command)``,
-``root.add_typer(models_app, name="models")``). Expected failures (missing file or column, unknown
-version, feature mismatch) print one red line and exit with code 1, without a traceback.
+Mount on the main CLI either as a whole (``root.add_typer(models.cli.app)`` merges ``train``,
+``retrain`` and the ``models`` group) or piece by piece (``root.command("train")(train_command)``,
+``root.add_typer(models_app, name="models")``). Retraining and the gate live in
+``models.retrain_cli``. Expected failures (missing file or column, unknown version, feature
+mismatch) print one red line and exit with code 1, without a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models import registry
+from models import registry, retrain_cli
 from models.bundle import IMPORTANCE_PLOT, PR_PLOT, ModelBundle
+from models.cli_common import ModelDir, expected_errors, fail, out
+from models.cli_common import fmt as _fmt
+from models.cli_common import root_dir as _root
 from models.data import load_transactions
-from models.errors import ModelsError
 from models.protocol import Window, fold_starts
 from models.train import TrainResult, feature_matrix, train_model
-from worker.settings import get_settings
+
+__all__ = ["app", "expected_errors", "fail", "models_app"]
 
 app = typer.Typer(
     help="Train fraud models and manage the served model.",
@@ -35,14 +37,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(
-    help="List, promote and roll back model bundles.",
+    help="List, promote, gate and roll back model bundles; see the decisions log.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models")
-
-out = Console()
-err = Console(stderr=True)
+app.command("retrain", epilog=retrain_cli.RETRAIN_EPILOG)(retrain_cli.retrain_command)
+models_app.command("gate", epilog=retrain_cli.GATE_EPILOG)(retrain_cli.gate_command)
+models_app.command("decisions", epilog=retrain_cli.DECISIONS_EPILOG)(retrain_cli.decisions_command)
 
 # docs/benchmark-data.md: (label, AUC, AP, CP@100)
 PUBLISHED_4_FOLD = (
@@ -64,36 +66,6 @@ class WindowChoice(StrEnum):
 
 def _window(choice: WindowChoice) -> Window:
     return "strict" if choice is WindowChoice.STRICT else "history"
-
-
-ModelDir = Annotated[
-    Path | None,
-    typer.Option("--model-dir", help="Registry root (default: FRAUDSCORE_MODEL_DIR or var/models)"),
-]
-
-
-@contextmanager
-def expected_errors() -> Iterator[None]:
-    """Turn the package's expected failures into one red line and exit code 1."""
-    try:
-        yield
-    except (ModelsError, OSError) as exc:
-        fail(str(exc))
-    except ValidationError as exc:  # settings from the environment
-        fail(f"invalid settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
-
-
-def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _root(model_dir: Path | None) -> Path:
-    return model_dir if model_dir is not None else get_settings().model_dir
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def metrics_table(results: list[TrainResult]) -> Table:
@@ -223,12 +195,9 @@ def train_command(
         _report(bundle, root, results)
 
 
-@models_app.command("list")
+@models_app.command("list", epilog="Example: fraudscore models list --model-dir var/models")
 def list_command(model_dir: ModelDir = None) -> None:
-    """Show the bundles, their test metrics and which one is served.
-
-    Example: fraudscore models list --model-dir var/models
-    """
+    """Show the bundles, their test metrics, which one is served and what the gate made of them."""
     with expected_errors():
         root = _root(model_dir)
         infos = registry.list_bundles(root)
@@ -237,47 +206,51 @@ def list_command(model_dir: ModelDir = None) -> None:
         return
     table = Table(
         title=f"Model bundles in {escape(str(root))}",
-        caption="* = current (served)",
+        caption="* = current (served); version = UTC creation time + model hash; "
+        "status from the decisions log",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
     table.add_column("", min_width=1, no_wrap=True)
-    for col in ("version", "created (UTC)", "window", "AP", "CP@100", "threshold"):
+    for col in ("version", "window", "AP", "CP@100", "threshold", "status"):
         table.add_column(col, no_wrap=True)
     for b in infos:
-        created = b.created_at[:16].replace("T", " ")
         table.add_row(
             "[green]*[/green]" if b.current else "",
             b.version,
-            created,
             b.window or "-",
             _fmt(b.average_precision),
             _fmt(b.card_precision_at_100),
             _fmt(b.threshold, 4),
+            b.status,
         )
     out.print(table)
 
 
-@models_app.command("promote")
+Reason = Annotated[str | None, typer.Option(help="Why, for the decisions log")]
+
+
+@models_app.command(
+    "promote", epilog="Example: fraudscore models promote 20180815-120000-ab12cd --reason 'hotfix'"
+)
 def promote_command(
-    version: Annotated[str, typer.Argument(help="Bundle version")], model_dir: ModelDir = None
+    version: Annotated[str, typer.Argument(help="Bundle version")],
+    model_dir: ModelDir = None,
+    reason: Reason = None,
 ) -> None:
-    """Serve VERSION (checked against the feature registry first).
-
-    Example: fraudscore models promote 20180815-120000-ab12cd
-    """
+    """Serve VERSION (checked against the feature registry first), bypassing the gate; logged."""
     with expected_errors():
-        bundle = registry.promote(_root(model_dir), version)
-    out.print(f"[green]current model: {bundle.version}[/green]")
+        bundle = registry.promote(_root(model_dir), version, reason=reason or "promoted by hand")
+    out.print(f"[green]current model: {bundle.version}[/green] (workers follow within seconds)")
 
 
-@models_app.command("rollback")
-def rollback_command(model_dir: ModelDir = None) -> None:
-    """Serve the previously served model again.
-
-    Example: fraudscore models rollback --model-dir var/models
-    """
+@models_app.command(
+    "rollback", epilog="Example: fraudscore models rollback --reason 'alert volume doubled'"
+)
+def rollback_command(model_dir: ModelDir = None, reason: Reason = None) -> None:
+    """Serve the previously served model again; logged in the decisions log."""
     with expected_errors():
-        version = registry.rollback(_root(model_dir))
-    out.print(f"[green]current model: {version}[/green]")
+        root = _root(model_dir)
+        version = registry.rollback(root, reason=reason or "rolled back by hand")
+    out.print(f"[green]current model: {version}[/green] (workers follow within seconds)")

@@ -9,7 +9,8 @@ the sidecar can tell bad *data* (log it, skip it, keep running) from broken *inf
     │                            empty, unreadable); the message names the file or the columns
     ├── EvidentlyShapeError      Evidently's output no longer has the shape drift.py reads; an
     │                            upgrade changed it (fail loudly rather than report nonsense)
-    └── BrokerError              Kafka consume/produce/delivery failed (wraps KafkaException)
+    ├── BrokerError              Kafka consume/produce/delivery failed (wraps KafkaException)
+    └── StateStoreError          the performance store (SQLite) failed (wraps sqlite3.Error)
 
 Foreign errors are wrapped once, where they happen, with ``raise ... from``.
 """
@@ -31,3 +32,7 @@ class EvidentlyShapeError(MonitoringError):
 
 class BrokerError(MonitoringError):
     """The Kafka broker refused or failed a consume, produce or delivery."""
+
+
+class StateStoreError(MonitoringError):
+    """The performance monitor's SQLite state cannot be opened, read or written."""

@@ -1,4 +1,8 @@
-"""The HTML of the reports folder's ``index.html``: one table row per kept report, newest first.
+"""The HTML of the reports folder's ``index.html``: drift reports, then performance from labels.
+
+Drift: one table row per kept report, newest first. Performance (when ``fraudscore perf run``
+has written ``performance.json``): one row per event day and model version, newest day first,
+days whose labels are still arriving marked "provisional" and greyed.
 
 Plain HTML with inline CSS, no JavaScript and no external assets, so the page works opened from
 disk, behind any static server and in an air-gapped ops network. Every value from a summary is
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from monitoring.performance_types import DayPerformance, PerformanceSnapshot
     from monitoring.store import StoredReport
     from monitoring.summary import DriftSummary
 
@@ -27,11 +32,23 @@ th{background:#f4f4f4}
 .drift{background:#c62828}
 .no_drift{background:#2e7d32}
 .muted{color:#777}
+.final,.provisional,.degraded,.ok{padding:.1rem .4rem;border-radius:3px;white-space:nowrap}
+.final{background:#e8f5e9}
+.provisional{background:#fff3e0;color:#8a4b00}
+.degraded{background:#c62828;color:#fff}
+.ok{background:#2e7d32;color:#fff}
+tr.incomplete td{color:#777}
+h2{margin-top:2.5rem}
 """
 
 
-def render_index(reports: Sequence[StoredReport], *, now: datetime | None = None) -> str:
-    """The whole page for ``reports`` (already sorted newest first)."""
+def render_index(
+    reports: Sequence[StoredReport],
+    *,
+    now: datetime | None = None,
+    performance: PerformanceSnapshot | None = None,
+) -> str:
+    """The whole page for ``reports`` (already sorted newest first) and the performance table."""
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     rows = "\n".join(_row(r) for r in reports) or (
         '<tr><td colspan="10" class="muted">No drift reports yet.</td></tr>'
@@ -49,6 +66,7 @@ def render_index(reports: Sequence[StoredReport], *, now: datetime | None = None
 <tbody>
 {rows}
 </tbody></table>
+{render_performance(performance)}
 </body></html>
 """
 
@@ -93,3 +111,68 @@ def _quality(s: DriftSummary) -> str:
 
 def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "?"
+
+
+def render_performance(snap: PerformanceSnapshot | None) -> str:
+    """The "Model performance from labels" section (a hint to run the monitor without data)."""
+    head = '<h2 id="performance">Model performance from labels</h2>'
+    if snap is None or not snap.rows:
+        return f'{head}\n<p class="muted">No performance data yet: run fraudscore perf run.</p>'
+    delay = f"{snap.label_delay_days:g}"
+    alarms = ", ".join(
+        f'{escape(v)} <span class="{s}">{s}</span>' for v, s in sorted(snap.alarms.items())
+    )
+    rows = "\n".join(_perf_row(r) for r in sorted(snap.rows, key=_newest_first))
+    return f"""{head}
+<p>Labels as of {_when(snap.labels_as_of)} UTC (newest label_time seen). Label delay {delay}
+day(s): an event day is <span class="final">final</span> once labels reach its end plus
+{delay} day(s); until then it is <span class="provisional">provisional</span>: unlabelled
+events count as legitimate, so its precision is a lower bound and its recall may still move.
+Precision and recall per event; card-day values (the unit of the bundle's expected operating
+point and of the alarm) in grey below them. CP@{snap.k}: frauds among the day's {snap.k} best-scored
+cards / {snap.k}. Computed {_when(snap.generated_at)} UTC;
+<a href="performance.json">performance.json</a>.</p>
+<p>Degradation alarm{f" ({escape(snap.alarm_metric)})" if snap.alarm_metric else ""}:
+{alarms or '<span class="muted">no verdict yet</span>'}</p>
+<table>
+<thead><tr><th>Event day (UTC)</th><th>Model</th><th>Labels so far</th><th>Scored</th>
+<th>Alerts</th><th>Frauds</th><th>Precision<br>card-day</th><th>Recall<br>card-day</th>
+<th>Avg precision</th><th>CP@{snap.k}</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>"""
+
+
+def _perf_row(r: DayPerformance) -> str:
+    state = (
+        '<span class="final">final</span>'
+        if r.complete
+        else f'<span class="provisional">provisional</span><br><span class="muted">final at '
+        f"{_when(r.final_at)}</span>"
+    )
+    cells = [
+        f"{r.day.isoformat()}<br>{state}",
+        escape(r.model_version),
+        f'{_pct(r.label_coverage)}<br><span class="muted">{r.labelled} of {r.scored}</span>',
+        str(r.scored),
+        f"{r.alerts}<br>{_pct(r.alert_rate)}",
+        str(r.frauds),
+        f'{_num(r.precision)}<br><span class="muted">{_num(r.card_precision)}</span>',
+        f'{_num(r.recall)}<br><span class="muted">{_num(r.card_recall)}</span>',
+        _num(r.average_precision),
+        _num(r.cp_at_k),
+    ]
+    css = "complete" if r.complete else "incomplete"
+    return f'<tr class="{css}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _newest_first(r: DayPerformance) -> tuple[int, str]:
+    return (-r.day.toordinal(), r.model_version)
+
+
+def _num(value: float | None) -> str:
+    return "&ndash;" if value is None else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "&ndash;" if value is None else f"{value:.1%}"

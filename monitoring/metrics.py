@@ -1,4 +1,4 @@
-"""Prometheus gauges of the drift sidecar, set from a ``DriftSummary``.
+"""Prometheus gauges of the drift sidecar (from a ``DriftSummary``) and of the performance monitor.
 
 Why a class over a registry passed in: prometheus_client's default registry is process-global,
 so two sidecars in one test process (or a test and a worker) would collide on metric names. Each
@@ -8,17 +8,46 @@ Summary gauges carry a ``model_version`` label: during a rolling deploy two vers
 at once and each has its own window, so without the label their reports would overwrite each
 other's numbers. ``forget_version`` removes a version's series when its window is dropped, which
 keeps the label's cardinality bounded.
+
+``PerformanceMetrics`` (``fraudscore perf run``) has one gauge per metric of live performance,
+labelled by model version and ``window``: ``last_complete_day`` or ``rolling_<N>d`` (the newest
+N complete days pooled). Only complete days are published, so a gauge never shows a number that
+is still moving with late labels; versions pruned from the store lose their series.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from monitoring.performance_types import (
+    AlarmMetric,
+    AlarmStatus,
+    Counts,
+    DayPerformance,
+    complete_days,
+    rolling,
+    versions,
+)
 from monitoring.summary import DriftSummary
 
 PREFIX = "fraudscore_drift"
+PERF_PREFIX = "fraudscore_perf"
+_VERSION_WINDOW = ["model_version", "window"]
+PERF_GAUGES = {
+    "precision": "Alerts labelled fraud / alerts (event level)",
+    "recall": "Labelled frauds that were alerted / labelled frauds (event level)",
+    "card_precision": "Alerted card-days with a fraud / alerted card-days",
+    "card_recall": "Alerted card-days with a fraud / card-days with a fraud",
+    "average_precision": "Average precision of the score against the labels (event level)",
+    "cp_at_k": "Card precision@k: frauds among the day's k best-scored cards / k",
+    "alert_rate": "Alerts / scored events",
+    "label_coverage": "Scored events with a label / scored events",
+}
 
 
 class DriftMetrics:
@@ -145,3 +174,79 @@ def _remove(metric: Gauge | Counter, *labels: str) -> None:
     # Older prometheus_client raises KeyError for a label set that was never set.
     with contextlib.suppress(KeyError):
         metric.remove(*labels)
+
+
+class PerformanceMetrics:
+    """The performance monitor's series; ``publish_table`` sets them from the per-day table."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.gauges = {
+            name: Gauge(f"{PERF_PREFIX}_{name}", text, _VERSION_WINDOW, registry=registry)
+            for name, text in PERF_GAUGES.items()
+        }
+        self.alarm = Gauge(
+            f"{PERF_PREFIX}_alarm",
+            "1 while the degradation alarm of a model version is raised, 0 once it is ok",
+            ["model_version", "metric"],
+            registry=registry,
+        )
+        self.last_complete_day = Gauge(
+            f"{PERF_PREFIX}_last_complete_day_timestamp_seconds",
+            "Start (UTC) of the newest event day whose labels are all due",
+            ["model_version"],
+            registry=registry,
+        )
+        self.labels_as_of = Gauge(
+            f"{PERF_PREFIX}_labels_as_of_timestamp_seconds",
+            "Newest label_time seen: the clock that completes days",
+            registry=registry,
+        )
+        self.records = Counter(
+            f"{PERF_PREFIX}_records", "Records stored, by kind", ["kind"], registry=registry
+        )
+        self.dropped = Counter(
+            f"{PERF_PREFIX}_records_dropped",
+            "Records skipped, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self._windows: dict[str, set[str]] = {}  # version -> window labels set
+
+    def publish_table(self, rows: Sequence[DayPerformance], rolling_days: int) -> None:
+        """Set every gauge from the table; forget versions that left it."""
+        seen = set(versions(rows))
+        for version in seen:
+            done = complete_days(rows, version)
+            if not done:
+                continue
+            window = rolling(rows, version, rolling_days)
+            assert window is not None
+            self._set(version, "last_complete_day", done[-1])
+            self._set(version, f"rolling_{rolling_days}d", window)
+            start = datetime.combine(done[-1].day, datetime.min.time(), UTC)
+            self.last_complete_day.labels(version).set(start.timestamp())
+        for version in set(self._windows) - seen:
+            self.forget_version(version)
+
+    def set_labels_as_of(self, when: datetime | None) -> None:
+        if when is not None:
+            self.labels_as_of.set(when.timestamp())
+
+    def set_alarm(self, version: str, metric: AlarmMetric, status: AlarmStatus) -> None:
+        self._windows.setdefault(version, set())
+        self.alarm.labels(version, metric).set(1.0 if status == "degraded" else 0.0)
+
+    def forget_version(self, version: str) -> None:
+        for window in self._windows.pop(version, set()):
+            for gauge in self.gauges.values():
+                _remove(gauge, version, window)
+        _remove(self.last_complete_day, version)
+        for metric in ("precision", "recall", "cp_at_k"):
+            _remove(self.alarm, version, metric)
+
+    def _set(self, version: str, window: str, row: Counts) -> None:
+        self._windows.setdefault(version, set()).add(window)
+        for name, gauge in self.gauges.items():
+            value = getattr(row, name)
+            gauge.labels(version, window).set(math.nan if value is None else float(value))

@@ -8,6 +8,10 @@ auto-commits (at-most-once for samples is fine): a restarted sidecar continues f
 offset with an empty window. Its own consumer group (``fraudscore-drift``) reads every sample
 independently of the workers; a new group starts at the oldest retained sample.
 
+Its Kafka helpers (``check_topics``, ``publish_event``, ``_consumer_error``, ``_serve``,
+``_stop_on_signals``) are shared with the performance monitor (``monitoring.performance_run``);
+this module imports Evidently only inside ``run_sidecar``, so importing them stays cheap.
+
 Bad input is data: a record that is not a valid ``Sample`` is counted
 (``fraudscore_drift_samples_dropped_total{reason="invalid"}``), logged and skipped. Broken
 infrastructure is an exception: a fatal consumer error or an undelivered drift event raises
@@ -25,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from prometheus_client import CollectorRegistry
@@ -33,12 +37,15 @@ from pydantic import ValidationError
 
 from features.registry import FEATURE_NAMES
 from monitoring.errors import BrokerError, MonitoringError
-from monitoring.metrics import DriftMetrics
+from monitoring.metrics import DriftMetrics, PerformanceMetrics
+from monitoring.performance_types import PerformanceAlarm
 from monitoring.serve import serve_http
 from monitoring.summary import DriftEvent
-from monitoring.tracker import DriftTracker, ReferenceLoader
 from worker.messages import Sample
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from monitoring.tracker import ReferenceLoader
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,8 @@ def run_sidecar(
     4. stop on ``stop_event``/SIGTERM/SIGINT, after ``max_runs`` reports, or when no record
        arrived for ``idle_timeout_s``; close the consumer, stop the HTTP server.
     """
+    from monitoring.tracker import DriftTracker  # imports Evidently (10-20 s)
+
     stop = stop_event or threading.Event()
     metrics = DriftMetrics(registry or CollectorRegistry())
     tracker = DriftTracker(
@@ -188,8 +197,8 @@ def decode_sample(record: Message) -> Sample | None:
         return None
 
 
-def publish_event(producer: Producer, topic: str, event: DriftEvent) -> None:
-    """Produce one drift event keyed by model version and wait for its delivery.
+def publish_event(producer: Producer, topic: str, event: DriftEvent | PerformanceAlarm) -> None:
+    """Produce one drift (or performance alarm) event keyed by model version; await delivery.
 
     The delivery callback latches the first error; ``flush`` bounds the wait. Either failure
     raises ``BrokerError``: an alert about drift that silently vanished is worse than a stop.
@@ -219,6 +228,7 @@ def publish_event(producer: Producer, topic: str, event: DriftEvent) -> None:
         topic,
         json.dumps(
             {
+                "event": event.event,
                 "model_version": event.model_version,
                 "status": event.status,
                 "previous_status": event.previous_status,
@@ -237,11 +247,14 @@ def _consumer_error(record: Message) -> None:
     log.warning("consumer: %s", error)
 
 
-def _serve(settings: Settings, metrics: DriftMetrics) -> ThreadingHTTPServer:
+def _serve(
+    settings: Settings, metrics: DriftMetrics | PerformanceMetrics, port: int | None = None
+) -> ThreadingHTTPServer:
+    port = settings.metrics_port if port is None else port
     try:
-        return serve_http(settings.reports_dir, metrics.registry, settings.metrics_port)
+        return serve_http(settings.reports_dir, metrics.registry, port)
     except OSError as exc:
-        raise MonitoringError(f"cannot serve on port {settings.metrics_port}: {exc}") from exc
+        raise MonitoringError(f"cannot serve on port {port}: {exc}") from exc
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:

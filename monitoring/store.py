@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from monitoring.index_page import render_index
+from monitoring.performance_types import read_snapshot
 from monitoring.summary import DriftSummary
 
 if TYPE_CHECKING:
@@ -121,15 +122,24 @@ def prune(reports_dir: Path, keep: int) -> list[str]:
 
 
 def write_index(reports_dir: Path) -> Path:
-    """Render ``index.html``: every kept report, newest first, with status and links."""
+    """Render ``index.html``: every kept report, newest first, with status and links.
+
+    The performance section comes from ``performance.json``, written by ``fraudscore perf run``
+    (another process): both rebuild the page, so each rebuild shows the latest of both.
+    """
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / INDEX_NAME
-    _write_atomic(path, render_index(list_reports(reports_dir)))
+    page = render_index(list_reports(reports_dir), performance=read_snapshot(reports_dir))
+    _write_atomic(path, page)
     return path
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a hidden temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write to a hidden temporary file beside ``path``, then rename it into place.
+
+    The temporary name carries the process id: the sidecar and the performance monitor both
+    rewrite ``index.html``, and must not write into each other's temporary file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

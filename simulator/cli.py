@@ -81,6 +81,14 @@ def simulate_cmd(
     card_testing_day: Annotated[
         int | None, typer.Option(help="Day card testing (fraud scenario 4) starts")
     ] = None,
+    concept_drift_day: Annotated[
+        int | None,
+        typer.Option(help="Day night account takeovers (fraud scenario 5, a concept drift) start"),
+    ] = None,
+    concept_drift_per_day: Annotated[
+        float | None,
+        typer.Option(help="Takeover victims per day (default: 10 per 5,000 customers)"),
+    ] = None,
 ) -> None:
     """Generate the benchmark's labelled transactions (or a smaller or drifted variant)."""
     try:
@@ -96,6 +104,8 @@ def simulate_cmd(
             drift_amount_factor=drift_amount_factor,
             drift_ecommerce_share=drift_ecommerce_share,
             card_testing_day=card_testing_day,
+            concept_drift_day=concept_drift_day,
+            concept_drift_per_day=concept_drift_per_day,
         )
     except ValidationError as exc:
         raise fail(_option_error(exc)) from None

@@ -22,6 +22,10 @@ PUBLISHED_TERMINALS = 10_000
 PUBLISHED_TERMINALS_PER_DAY = 2.0
 PUBLISHED_CUSTOMERS_PER_DAY = 3.0
 CARD_TESTING_VICTIMS_PER_DAY = 2.0  # per 5,000 customers: ~20 tests a day next to ~85 frauds
+TAKEOVER_VICTIMS_PER_DAY = 10.0  # per 5,000 customers: ~70 takeover frauds a day next to ~85
+# Fields added after datasets were first published with their config: left out of the stored
+# metadata and of the event-id digest while unset, so older configs keep bit-identical output.
+LATER_FIELDS = ("concept_drift_day", "concept_drift_per_day")
 
 
 class SimulationConfig(BaseModel):
@@ -48,6 +52,10 @@ class SimulationConfig(BaseModel):
     drift_ecommerce_share: float | None = Field(None, ge=0, le=1, description="New e-com share")
     card_testing_day: int | None = Field(None, ge=0, description="First day of card testing")
     card_testing_per_day: float | None = Field(None, ge=0, description="Victims per day")
+    concept_drift_day: int | None = Field(
+        None, ge=0, description="First day of night account takeovers (scenario 5)"
+    )
+    concept_drift_per_day: float | None = Field(None, ge=0, description="Takeovers per day")
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -57,7 +65,14 @@ class SimulationConfig(BaseModel):
             raise ValueError("drift_amount_factor / drift_ecommerce_share need drift_day")
         if self.drift_ecommerce_share is not None and not self.attributes:
             raise ValueError("drift_ecommerce_share needs attributes=True (the CHANNEL column)")
+        if self.concept_drift_per_day is not None and self.concept_drift_day is None:
+            raise ValueError("concept_drift_per_day needs concept_drift_day")
         return self
+
+    def metadata(self) -> dict[str, object]:
+        """The config as JSON data, without the later fields that are unset (``LATER_FIELDS``)."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if not (k in LATER_FIELDS and v is None)}
 
     def terminals_per_day(self) -> float:
         """Expected compromised terminals per day (scenario 2)."""
@@ -76,3 +91,9 @@ class SimulationConfig(BaseModel):
         if self.card_testing_per_day is not None:
             return self.card_testing_per_day
         return CARD_TESTING_VICTIMS_PER_DAY * self.n_customers / PUBLISHED_CUSTOMERS
+
+    def takeover_victims_per_day(self) -> float:
+        """Expected night-takeover victims per day (scenario 5, the concept drift)."""
+        if self.concept_drift_per_day is not None:
+            return self.concept_drift_per_day
+        return TAKEOVER_VICTIMS_PER_DAY * self.n_customers / PUBLISHED_CUSTOMERS

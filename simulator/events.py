@@ -44,8 +44,8 @@ def default_id_prefix(config: SimulationConfig) -> str:
     """
     base = f"s{config.seed}c{config.n_customers}t{config.n_terminals}d{config.n_days}"
     sizes = {"seed", "n_customers", "n_terminals", "n_days"}
-    rest = config.model_dump(mode="json", exclude=sizes)
-    if rest == SimulationConfig().model_dump(mode="json", exclude=sizes):
+    rest = {k: v for k, v in config.metadata().items() if k not in sizes}
+    if rest == {k: v for k, v in SimulationConfig().metadata().items() if k not in sizes}:
         return f"{base}-"
     return f"{base}x{_letters(repr(sorted(rest.items())).encode(), 6)}-"
 

@@ -5,9 +5,9 @@ frauds. These extensions answer that without touching the faithful dataset: each
 own random stream, so the benchmark rows are the same rows with or without them.
 
 - attributes: MERCHANT_CATEGORY (4-digit MCC) and COUNTRY (ISO alpha-2) per terminal, CHANNEL
-  (card_present | ecommerce) per payment; stolen-card frauds (scenarios 3, 4) are e-commerce, as
-  card-not-present fraud is in practice. ``drift_ecommerce_share`` changes the mix from
-  ``drift_day`` on.
+  (card_present | ecommerce) per payment; stolen-card frauds (scenarios 3, 4 and the night
+  takeovers of scenario 5) are e-commerce, as card-not-present fraud is in practice.
+  ``drift_ecommerce_share`` changes the mix from ``drift_day`` on.
 - card testing (scenario 4, a concept drift): from ``card_testing_day`` on, each day a few
   victims' cards are tested in a burst of small payments, minutes apart, at terminals far from
   the victim (never ones they use). Burst payments are all fraud.
@@ -22,6 +22,7 @@ import pandas as pd
 from simulator.config import DAY_S, SimulationConfig
 
 CARD_TESTING_SCENARIO = 4
+TAKEOVER_SCENARIO = 5  # simulator.takeover
 BURST_MIN, BURST_MAX = 5, 15  # payments per tested card
 BURST_GAP_S = 60.0  # mean seconds between two tests
 TEST_AMOUNT_MIN, TEST_AMOUNT_MAX = 0.5, 5.0
@@ -72,7 +73,7 @@ def add_attributes(cfg: SimulationConfig, tx: pd.DataFrame, rng: np.random.Gener
     share = np.full(len(tx), cfg.ecommerce_share)
     if cfg.drift_day is not None and cfg.drift_ecommerce_share is not None:
         share[tx["TX_TIME_DAYS"].to_numpy() >= cfg.drift_day] = cfg.drift_ecommerce_share
-    stolen = tx["TX_FRAUD_SCENARIO"].isin([3, CARD_TESTING_SCENARIO]).to_numpy()
+    stolen = tx["TX_FRAUD_SCENARIO"].isin([3, CARD_TESTING_SCENARIO, TAKEOVER_SCENARIO]).to_numpy()
     online = (rng.random(len(tx)) < share) | stolen
     terminal = tx["TERMINAL_ID"].to_numpy()
     tx["MERCHANT_CATEGORY"] = mcc[terminal].astype(object)
@@ -97,9 +98,9 @@ def far_terminals(
     return term.astype(np.int64)
 
 
-def _burst_offsets(lengths: Ints, rng: np.random.Generator) -> Floats:
+def burst_offsets(lengths: Ints, rng: np.random.Generator, gap_s: float = BURST_GAP_S) -> Floats:
     """Seconds since its burst's first payment, for each payment of consecutive bursts."""
-    gaps = rng.exponential(BURST_GAP_S, size=int(lengths.sum()))
+    gaps = rng.exponential(gap_s, size=int(lengths.sum()))
     if len(lengths) == 0:
         return gaps
     firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -120,7 +121,7 @@ def card_testing_rows(
     lengths = rng.integers(BURST_MIN, BURST_MAX + 1, size=len(victims)).astype(np.int64)
     start = rng.uniform(0, DAY_S - 3_600, size=len(victims))
     cust, day = np.repeat(victims, lengths), np.repeat(victim_day, lengths)
-    second = np.minimum(np.repeat(start, lengths) + _burst_offsets(lengths, rng), DAY_S - 1)
+    second = np.minimum(np.repeat(start, lengths) + burst_offsets(lengths, rng), DAY_S - 1)
     amount = np.round(rng.uniform(TEST_AMOUNT_MIN, TEST_AMOUNT_MAX, size=len(cust)), 2)
     term = far_terminals(customer_xy[cust], terminal_xy, cfg.radius, rng)
     return pd.DataFrame(

@@ -16,7 +16,8 @@ Steps of :func:`generate`:
 3. sort by time (generation order breaks ties), then label scenarios 1, 2, 3 in that order; a
    later scenario's label wins when two apply (e.g. a > 220 payment at a compromised terminal is
    scenario 2), as each scenario is applied over the previous labels;
-4. extensions (attributes, card testing), then the published columns and ``TRANSACTION_ID``.
+4. extensions (card testing, night takeovers from the concept-drift day, attributes), then the
+   published columns and ``TRANSACTION_ID``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pandas as pd
 from simulator.config import DAY_S, SimulationConfig
 from simulator.extensions import add_attributes, card_testing_rows
 from simulator.scenarios import label_frauds
+from simulator.takeover import takeover_rows
 
 SIDE = 100.0
 TIME_MEAN_S, TIME_SD_S = 43_200.0, 20_000.0
@@ -66,7 +68,16 @@ class Population:
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     """One independent generator per stage, all from the one seed."""
-    names = ("population", "payments", "terminal_fraud", "customer_fraud", "attrs", "card")
+    # New stages go at the end: child i depends only on (seed, i), so earlier streams stay put.
+    names = (
+        "population",
+        "payments",
+        "terminal_fraud",
+        "customer_fraud",
+        "attrs",
+        "card",
+        "takeover",
+    )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
 
@@ -159,8 +170,12 @@ def generate(cfg: SimulationConfig | None = None) -> pd.DataFrame:
     if cfg.card_testing_day is not None:
         card = card_testing_rows(cfg, pop.customer_xy, pop.terminal_xy, streams["card"])
         tx = pd.concat([tx, card], ignore_index=True)  # base rows first: their draws stay put
+    if cfg.concept_drift_day is not None:
+        pop_args = (pop.mean_amount, pop.sd_amount, pop.offsets, pop.terminals)
+        takeover = takeover_rows(cfg, *pop_args, streams["takeover"])
+        tx = pd.concat([tx, takeover], ignore_index=True)
     if cfg.attributes:
         add_attributes(cfg, tx, streams["attrs"])
     out = finalise(cfg, tx)
-    out.attrs["simulation"] = cfg.model_dump(mode="json")
+    out.attrs["simulation"] = cfg.metadata()
     return out

@@ -19,6 +19,7 @@ from devstack.cli import services_app
 from models.cli import app as models_cli
 from models.cli import models_app
 from monitoring.cli import app as drift_app
+from monitoring.performance_cli import app as perf_app
 from simulator.cli import app as simulator_app
 from worker import schema
 from worker.dlq_cli import app as dlq_app
@@ -28,11 +29,13 @@ from worker.settings import Settings
 app = typer.Typer(
     name="fraudscore",
     help="Streaming fraud scoring on Kafka + Redis + LightGBM, with Evidently drift reports.",
+    epilog="Examples: fraudscore demo  |  fraudscore worker --help  |  fraudscore services status",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(services_app, name="services", help="Local Kafka + Redis for tests and the demo.")
 app.add_typer(drift_app, name="drift", help="Drift sidecar and reports.")
+app.add_typer(perf_app, name="perf", help="Live model performance from delayed labels.")
 app.add_typer(simulator_app)
 app.add_typer(models_cli)
 app.add_typer(analyst_app)  # fraudscore alerts tail, fraudscore label
@@ -101,7 +104,10 @@ def schema_export(
 
 @schema_app.command("check")
 def schema_check() -> None:
-    """Exit 1 if the checked-in schema files differ from the models."""
+    """Exit 1 if the checked-in schema files differ from the models.
+
+    Example: fraudscore schema check
+    """
     stale = schema.stale()
     if stale:
         raise fail(f"stale schema files: {stale}; run `fraudscore schema export`")
@@ -138,7 +144,7 @@ def validate_cmd(
 ) -> None:
     """Check a file of events against the contract; print per-line errors.
 
-    Example: fraudscore validate events.jsonl
+    Example: fraudscore validate docs/examples/events.jsonl
     """
     from worker.decode import Rejection, decode
 

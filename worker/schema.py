@@ -11,10 +11,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from monitoring.performance_types import PerformanceAlarm
 from monitoring.summary import DriftEvent
 from worker.messages import SCHEMA_VERSION, WIRE_MODELS
 
-MODELS: dict[str, type[BaseModel]] = {**WIRE_MODELS, "drift_event": DriftEvent}
+MODELS: dict[str, type[BaseModel]] = {
+    **WIRE_MODELS,
+    "drift_event": DriftEvent,
+    "performance_alarm": PerformanceAlarm,  # also on fraud.drift, told apart by "event"
+}
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -89,7 +89,13 @@ class Settings(BaseSettings):
     redis_retries: int = Field(3, ge=0, description="Retries of a failed Redis call (with backoff)")
     redis_failure_policy: RedisFailurePolicy = RedisFailurePolicy.PAUSE
     redis_key_prefix: str = Field(
-        "fs", pattern=r"^[A-Za-z0-9_.:-]{1,32}$", description="Key namespace"
+        "fs",
+        min_length=1,
+        max_length=32,
+        # at most one non-empty {hash tag}: Redis Cluster then maps every key to one slot, which
+        # the per-batch Lua script needs (docs/scaling.md)
+        pattern=r"^[A-Za-z0-9_.:-]*(\{[A-Za-z0-9_.:-]+\}[A-Za-z0-9_.:-]*)?$",
+        description="Key namespace",
     )
     feature_cache_ttl_s: int = Field(
         8 * 86_400, ge=60, description="How long an event's feature vector is kept for replays"
@@ -128,6 +134,92 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("var/reports"), description="Drift report folder")
     drift_window: int = Field(2000, ge=50, description="Samples per drift report")
     drift_keep: int = Field(50, ge=1, description="Reports kept (oldest removed)")
+
+    # Live performance (labels)
+    perf_label_delay_days: float = Field(
+        7.0,
+        gt=0,
+        le=120,
+        description="Days labels take; a day is complete once labels pass its end plus this",
+    )
+    perf_budget_cards: int = Field(
+        100, ge=1, le=100_000, description="k of card precision@k: cards analysts check per day"
+    )
+    perf_rolling_days: int = Field(
+        7, ge=1, le=90, description="Complete days pooled in the rolling performance gauges"
+    )
+    perf_retention_days: int = Field(
+        35, ge=2, le=400, description="Event days of score records and labels kept for the join"
+    )
+    perf_db: Path = Field(
+        Path("var/perf/performance.sqlite3"),
+        description="SQLite state of `fraudscore perf run` (kept out of the served reports_dir)",
+    )
+    perf_metrics_port: int = Field(
+        0, ge=0, le=65535, description="/metrics and reports port of `fraudscore perf run`, 0 = off"
+    )
+    perf_group_id: str = Field(
+        "fraudscore-perf", description="Consumer group of `fraudscore perf run` (scores + labels)"
+    )
+    perf_alarm_enabled: bool = Field(True, description="Evaluate the degradation alarm")
+    perf_alarm_metric: str = Field(
+        "precision",
+        pattern=r"^(precision|recall|cp_at_k)$",
+        description="Alarm metric: precision or recall (card-day, as the bundle states) or cp_at_k",
+    )
+    perf_alarm_days: int = Field(
+        3, ge=1, le=60, description="Complete days pooled by the degradation alarm"
+    )
+    perf_alarm_margin: float = Field(
+        0.1, ge=0.0, le=1.0, description="Alarm when the metric is this far below the expected"
+    )
+    perf_alarm_expected: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Expected alarm metric for every version, instead of the bundle's value",
+    )
+
+    # Retraining and promotion gate
+    retrain_interval_s: float = Field(
+        86_400.0, gt=0, description="Pause between two runs of `fraudscore retrain --schedule`"
+    )
+    retrain_days: int = Field(
+        90,
+        ge=42,
+        le=3_650,
+        description="Event-time days of traffic a retrain reads back, ending at the newest event",
+    )
+    retrain_history_days: int = Field(
+        28, ge=7, le=3_650, description="A candidate trains on at most this many labelled days"
+    )
+    retrain_budget_per_day: float = Field(
+        100.0, gt=0, description="Cards a day the candidate's review threshold is set to flag"
+    )
+    retrain_reports_dir: Path | None = Field(
+        None, description="Retraining comparison reports (default: <reports_dir>/retrain)"
+    )
+    gate_metric: str = Field(
+        "average_precision",
+        pattern=r"^(average_precision|card_precision_at_100|auc)$",
+        description="Holdout metric a candidate must beat the champion on to be promoted",
+    )
+    gate_margin: float = Field(
+        0.01, ge=0.0, le=1.0, description="... by at least this much (absolute difference)"
+    )
+    gate_max_drop: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="The other metrics may fall at most this much below the champion's",
+    )
+    gate_min_auc: float = Field(0.7, ge=0.0, le=1.0, description="Floor: candidate's holdout AUC")
+    gate_min_average_precision: float = Field(
+        0.1, ge=0.0, le=1.0, description="Floor: candidate's holdout average precision"
+    )
+    gate_min_card_precision: float = Field(
+        0.0, ge=0.0, le=1.0, description="Floor: candidate's holdout card precision@100"
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -1,0 +1,53 @@
+"""What every ``models`` command shares: consoles, the one-red-line failure, the registry root.
+
+Expected failures (missing file or column, unknown version, feature mismatch, broker down) print
+one red line and exit with code 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from models.errors import ModelsError
+from worker.settings import get_settings
+
+out = Console()
+err = Console(stderr=True)
+
+ModelDir = Annotated[
+    Path | None,
+    typer.Option("--model-dir", help="Registry root (default: FRAUDSCORE_MODEL_DIR or var/models)"),
+]
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def expected_errors() -> Iterator[None]:
+    """Turn the package's expected failures into one red line and exit code 1."""
+    try:
+        yield
+    except (ModelsError, OSError) as exc:
+        fail(str(exc))
+    except ValidationError as exc:  # settings from the environment
+        fail(f"invalid settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+
+
+def root_dir(model_dir: Path | None) -> Path:
+    """``--model-dir``, else the setting."""
+    return model_dir if model_dir is not None else get_settings().model_dir
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
