@@ -24,6 +24,8 @@ COPY models ./models
 COPY monitoring ./monitoring
 COPY simulator ./simulator
 COPY devstack ./devstack
+COPY analyst ./analyst
+COPY benchmarks ./benchmarks
 # the lock pins every version; used as constraints so dev-only tools are not installed
 RUN pip install -c requirements.lock .
 

@@ -18,6 +18,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 
 from features.online import OnlineStore, StoreUnavailable, TlsFiles, connect
+from models import registry
 from models.scorer import BACKENDS
 from worker.loop import Worker, WorkerStats
 from worker.metrics import Health, WorkerMetrics, serve
@@ -118,7 +119,8 @@ def run(
         settings.model_dir,
         backend=backend,
         check_every_s=settings.model_check_interval_s,
-        challenger=settings.challenger_version,
+        # the setting wins; else the version the promotion gate kept as challenger (read at start)
+        challenger=settings.challenger_version or registry.challenger_version(settings.model_dir),
     )
     store = open_store(settings)
     check_topics(settings)

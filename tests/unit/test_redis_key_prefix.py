@@ -1,0 +1,63 @@
+"""FRAUDSCORE_REDIS_KEY_PREFIX may carry a Redis Cluster hash tag, and then every key the store
+builds maps to one slot (the per-batch Lua script touches keys of many customers and terminals,
+which Redis Cluster allows only within one slot). See docs/scaling.md."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+from pydantic import ValidationError
+from redis.crc import key_slot
+
+from worker.settings import Settings
+
+ONLINE = resources.files("features").joinpath("online.py").read_text(encoding="utf-8")
+LUA = resources.files("features").joinpath("velocity.lua").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("prefix", ["fs", "{fs}", "fraud:{fs}", "{fs}:v2", "a" * 32])
+def test_prefix_accepted(prefix: str) -> None:
+    assert Settings(redis_key_prefix=prefix).redis_key_prefix == prefix
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "{}", "{a}{b}", "a{b", "a}b", "{a b}", "fs*", "a" * 33, "{" + "a" * 31 + "}"]
+)
+def test_prefix_rejected(prefix: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(redis_key_prefix=prefix)
+
+
+def keys_built(prefix: str, customer: str, terminal: str, event: str, topic: str) -> list[str]:
+    """Every key kind, built the way features/online.py and features/velocity.lua build them."""
+    return [
+        f"{prefix}:c:{customer}",
+        f"{prefix}:c:{customer}:agg",
+        f"{prefix}:t:{terminal}",
+        f"{prefix}:tf:{terminal}",
+        f"{prefix}:fv:{event}",
+        f"{prefix}:progress:{topic}",
+    ]
+
+
+def test_the_key_list_above_is_every_key_the_store_builds() -> None:
+    """If the store gains a key kind, this list (and the slot check below) must learn it."""
+    in_lua = set(re.findall(r"prefix \.\. '(:[a-z]+:)'", LUA))
+    in_python = set(re.findall(r'f"\{self\._prefix\}(:[a-z]+:)', ONLINE))
+    assert in_lua == {":fv:", ":c:", ":t:", ":tf:"}
+    assert in_python == {":progress:", ":tf:"}
+    assert re.findall(r"ck \.\. '(:[a-z]+)'", LUA) == [":agg"]
+
+
+@pytest.mark.parametrize("prefix", ["{fs}", "fraud:{fs}", "{fs}:v2"])
+def test_a_hash_tag_puts_every_key_in_one_slot(prefix: str) -> None:
+    ids = [("c1", "t9", "e1", "payments.transactions"), ("cust-8f3a", "term-0042", "tx-2", "x")]
+    slots = {key_slot(k.encode()) for i in ids for k in keys_built(prefix, *i)}
+    assert slots == {key_slot(b"fs")}
+
+
+def test_without_a_tag_keys_spread_over_slots() -> None:
+    keys = keys_built("fs", "c1", "t9", "e1", "payments.transactions")
+    assert len({key_slot(k.encode()) for k in keys}) > 1
