@@ -7,6 +7,7 @@ prints what it would run, without running it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -15,8 +16,16 @@ from tests.docs.extract import ROOT
 
 
 def dry_run(target: str) -> list[str]:
+    # Under `make test` this runs inside make: drop the parent's variables, or the child prints
+    # "make[1]: Entering directory" lines around the recipe.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["make", "-n", "--no-print-directory", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
