@@ -13,6 +13,13 @@ member = ``event_id:cents``), ``fs:t:<terminal>`` terminal events, ``fs:tf:<term
 events labelled fraud, ``fs:fv:<event_id>`` the raw aggregates an event got (TTL), so a replay
 returns them unchanged. Sets are pruned in event time past the longest window, and every key has
 a TTL, so memory stays bounded.
+
+Redis Cluster (``connect(cluster=True)``, docs/scaling.md): the prefix carries a hash tag, so
+every key is in the tag's slot. The script then declares, as ``KEYS``, every key it may touch
+(``batch_keys``): the cluster client routes it to the slot's owner and follows ``MOVED``; while
+that slot is being migrated, Redis runs it only where all those keys are, and otherwise answers
+``TRYAGAIN`` (raised here as ``StoreUnavailable``) instead of letting it see half the windows.
+The plain client declares no keys, as before.
 """
 
 from __future__ import annotations
@@ -20,11 +27,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from features.registry import DAY_MS, LABEL_DELAY_DAYS, RAW_COLUMNS, WINDOWS_DAYS
@@ -32,9 +42,14 @@ from features.registry import DAY_MS, LABEL_DELAY_DAYS, RAW_COLUMNS, WINDOWS_DAY
 _SCRIPT = resources.files("features").joinpath("velocity.lua").read_text()
 KEY_TTL_S = (LABEL_DELAY_DAYS + max(WINDOWS_DAYS) + 7) * 86_400
 
+Client = redis.Redis | RedisCluster
+# what a failed call raises: a cluster client's slot and topology errors are not RedisErrors
+_FAILED = (redis.RedisError, RedisClusterException)
+
 
 class StoreUnavailable(Exception):
-    """Redis did not answer within its budget (timeouts and retries exhausted)."""
+    """Redis did not answer within its budget (timeouts and retries exhausted), or, on a
+    cluster, kept refusing the batch while its slot migrates (``TRYAGAIN``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,30 @@ class StoreLabel:
     is_fraud: bool
 
 
+@overload
+def connect(
+    url: str,
+    *,
+    username: str | None = ...,
+    password: str | None = ...,
+    socket_timeout_ms: int = ...,
+    connect_timeout_ms: int = ...,
+    retries: int = ...,
+    tls: TlsFiles | None = ...,
+    cluster: Literal[False] = ...,
+) -> redis.Redis: ...
+@overload
+def connect(
+    url: str,
+    *,
+    username: str | None = ...,
+    password: str | None = ...,
+    socket_timeout_ms: int = ...,
+    connect_timeout_ms: int = ...,
+    retries: int = ...,
+    tls: TlsFiles | None = ...,
+    cluster: bool,
+) -> Client: ...
 def connect(
     url: str,
     *,
@@ -65,28 +104,55 @@ def connect(
     connect_timeout_ms: int = 100,
     retries: int = 3,
     tls: TlsFiles | None = None,
-) -> redis.Redis:
+    cluster: bool = False,
+) -> Client:
     """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout.
 
     ``rediss://`` URLs speak TLS; ``tls`` names the CA that signed the server's certificate
-    (and, for servers that authenticate clients, our certificate and key).
+    (and, for servers that authenticate clients, our certificate and key). ``cluster`` returns
+    a Redis Cluster client: ``url`` is any node, from which it learns the others (it connects
+    at once, so an unreachable cluster raises here); it retries a call ``retries`` times after
+    refreshing the cluster's layout (redis-py uses only the count, not the backoff).
     """
     extra: dict[str, str] = {}
     if tls is not None:
         if not url.startswith("rediss://"):
             raise ValueError("Redis TLS files are set but the URL is not rediss://")
         extra = {k: str(v) for k, v in tls.as_kwargs().items()}
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.01), retries)
+    if cluster:
+        return RedisCluster.from_url(
+            url,
+            username=username,
+            password=password,
+            socket_timeout=socket_timeout_ms / 1000,
+            socket_connect_timeout=connect_timeout_ms / 1000,
+            retry=retry,
+            **extra,
+        )
     return redis.Redis.from_url(
         url,
         username=username,
         password=password,
         socket_timeout=socket_timeout_ms / 1000,
         socket_connect_timeout=connect_timeout_ms / 1000,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries),
+        retry=retry,
         retry_on_timeout=True,
         health_check_interval=0,
         **extra,
     )
+
+
+def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
+    """Every key ``velocity.lua`` may touch for ``events``, once each (its KEYS in cluster mode)."""
+    keys: dict[str, None] = {}
+    for e in events:
+        keys[f"{prefix}:fv:{e.event_id}"] = None
+        keys[f"{prefix}:c:{e.customer_id}"] = None
+        keys[f"{prefix}:c:{e.customer_id}:agg"] = None
+        keys[f"{prefix}:t:{e.terminal_id}"] = None
+        keys[f"{prefix}:tf:{e.terminal_id}"] = None
+    return list(keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,23 +175,33 @@ class OnlineStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         prefix: str = "fs",
         cache_ttl_s: int = 691_200,
-        batch_client: redis.Redis | None = None,
+        batch_client: Client | None = None,
     ) -> None:
         """``batch_client`` runs the per-batch script with a budget sized for a whole batch;
         ``client`` serves the small calls (PING, labels, progress) with the tight one."""
+        batch_client = batch_client or client
+        self._cluster = isinstance(client, RedisCluster)
+        if self._cluster != isinstance(batch_client, RedisCluster):
+            raise ValueError("client and batch_client must both be cluster clients, or neither")
+        if self._cluster and "{" not in prefix:
+            raise ValueError(f"Redis Cluster needs a {{hash tag}} in the key prefix {prefix!r}")
         self._client = client
         self._prefix = prefix
         self._cache_ttl_s = cache_ttl_s
-        self._script = (batch_client or client).register_script(_SCRIPT)
+        self._script = batch_client.register_script(_SCRIPT)
 
     def ping(self) -> None:
+        """PING; on a cluster, a key read on the tag's slot: its owner is the node we need."""
         try:
-            self._client.ping()
-        except redis.RedisError as exc:
+            if isinstance(self._client, RedisCluster):
+                self._client.exists(f"{self._prefix}:ping")
+            else:
+                self._client.ping()
+        except _FAILED as exc:
             raise StoreUnavailable(f"Redis did not answer PING: {exc}") from exc
 
     def enrich(self, events: Sequence[StoreEvent]) -> npt.NDArray[np.float64]:
@@ -141,9 +217,10 @@ class OnlineStore:
         ]
         for e in events:
             args += [e.event_id, e.customer_id, e.terminal_id, e.event_ms, e.amount_cents]
+        keys = batch_keys(self._prefix, events) if self._cluster else []
         try:
-            blob = self._script(args=args)
-        except redis.RedisError as exc:
+            blob = self._script(keys=keys, args=args)
+        except _FAILED as exc:
             raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
         for w in WINDOWS_DAYS:
@@ -159,7 +236,7 @@ class OnlineStore:
         pipe.hgetall(key)
         try:
             *_, everyone = pipe.execute()
-        except redis.RedisError as exc:
+        except _FAILED as exc:
             raise StoreUnavailable(f"Redis progress exchange failed: {exc}") from exc
         return {k.decode(): v.decode() for k, v in everyone.items()}
 
@@ -181,5 +258,5 @@ class OnlineStore:
                 pipe.zrem(key, lab.event_id)
         try:
             pipe.execute()
-        except redis.RedisError as exc:
+        except _FAILED as exc:
             raise StoreUnavailable(f"Redis label update failed: {exc}") from exc

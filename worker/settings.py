@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     )
     redis_retries: int = Field(3, ge=0, description="Retries of a failed Redis call (with backoff)")
     redis_failure_policy: RedisFailurePolicy = RedisFailurePolicy.PAUSE
+    redis_cluster: bool = Field(
+        False,
+        description="Redis Cluster: FRAUDSCORE_REDIS_URL is any node; the prefix needs a {tag}",
+    )
     redis_key_prefix: str = Field(
         "fs",
         min_length=1,

@@ -1,6 +1,8 @@
 """FRAUDSCORE_REDIS_KEY_PREFIX may carry a Redis Cluster hash tag, and then every key the store
 builds maps to one slot (the per-batch Lua script touches keys of many customers and terminals,
-which Redis Cluster allows only within one slot). See docs/scaling.md."""
+which Redis Cluster allows only within one slot). With FRAUDSCORE_REDIS_CLUSTER the script declares
+every key it touches, and a prefix without a tag stops the worker at start-up. See
+docs/scaling.md."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import pytest
 from pydantic import ValidationError
 from redis.crc import key_slot
 
+from features.online import StoreEvent, batch_keys
+from worker.run import StartupError, open_store
 from worker.settings import Settings
 
 ONLINE = resources.files("features").joinpath("online.py").read_text(encoding="utf-8")
@@ -61,3 +65,22 @@ def test_a_hash_tag_puts_every_key_in_one_slot(prefix: str) -> None:
 def test_without_a_tag_keys_spread_over_slots() -> None:
     keys = keys_built("fs", "c1", "t9", "e1", "payments.transactions")
     assert len({key_slot(k.encode()) for k in keys}) > 1
+
+
+def test_in_cluster_mode_the_script_declares_every_key_it_may_touch_once() -> None:
+    """Redis checks declared keys while a slot migrates; an undeclared one could be read as
+    missing on the importing node, so the declared list must be the whole list."""
+    events = [StoreEvent("e1", "c1", "t9", 0, 100), StoreEvent("e2", "c1", "t8", 1, 5)]
+    built = {
+        k
+        for e in events
+        for k in keys_built("{fs}", e.customer_id, e.terminal_id, e.event_id, "topic")
+        if ":progress:" not in k  # written by a pipeline, not by the script
+    }
+    declared = batch_keys("{fs}", events)
+    assert sorted(declared) == sorted(built), "each key once, none missing"
+
+
+def test_cluster_mode_without_a_tag_stops_before_connecting() -> None:
+    with pytest.raises(StartupError, match=r"FRAUDSCORE_REDIS_KEY_PREFIX=\{fs\}"):
+        open_store(Settings(redis_cluster=True, redis_key_prefix="fs"))
