@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from features.online import OnlineStore, StoreUnavailable
 from worker.kafka import committed
@@ -61,7 +61,10 @@ class Aligner:
         for tp in committed(self.consumer, partitions):
             offset = tp.offset
             if offset < 0:
-                offset = self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[0]
+                try:
+                    offset = self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[0]
+                except KafkaException:  # unknown for now; its first event will say
+                    offset = 0
             self.next_offset[tp.partition] = offset
             self.times.setdefault(tp.partition, UNKNOWN)
 
@@ -86,7 +89,10 @@ class Aligner:
         tp = TopicPartition(self.topic, partition)
         _, high = self.consumer.get_watermark_offsets(tp, cached=True)
         if high < 0:
-            _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            except KafkaException:  # e.g. a leader moving: not known to be caught up
+                return False
         return self.next_offset.get(partition, 0) >= high
 
     def rebalance_pauses(self) -> None:

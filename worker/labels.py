@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
-from features.online import OnlineStore, StoreLabel
+from features.online import OnlineStore, StoreLabel, StoreUnavailable
 from worker.kafka import committed
-from worker.messages import LabelEvent
+from worker.messages import LabelEvent, mask_pans
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,9 @@ def parse_labels(values: Sequence[bytes | None]) -> list[StoreLabel]:
         try:
             lab = LabelEvent.model_validate_json(value or b"")
         except ValidationError as exc:
-            log.warning("skipping an invalid label: %s", exc.errors(include_input=False)[:1])
+            # Field names are input too (an unknown field can be named by a card number).
+            first = exc.errors(include_input=False, include_url=False)[:1]
+            log.warning("skipping an invalid label: %s", mask_pans(str(first)))
             continue
         out.append(
             StoreLabel(
@@ -80,8 +82,12 @@ class LabelFeed:
 
     def _high(self, tp: TopicPartition) -> int:
         _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-        if high < 0:  # no fetch response yet: ask the broker once
-            _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        if high < 0:  # no fetch response yet: ask the broker
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            except KafkaException as exc:  # e.g. a leader moving: try again next batch
+                log.info("labels partition %s: end offset unknown (%s)", tp.partition, exc)
+                return -1
         return int(high)
 
     def drain(self, budget_s: float = 10.0) -> int:
@@ -93,13 +99,31 @@ class LabelFeed:
             while (pos := self._position(tp)) < high and time.monotonic() < deadline:
                 # Ask for exactly what is missing: consume() returns as soon as it has them.
                 msgs = self._consumer.consume(min(500, high - pos), 0.2)
-                if msgs:
+                if not msgs:
+                    continue
+                try:
                     applied += apply_label_messages(self._store, msgs)
-                    self._consumer.store_offsets(offsets=_next_offsets(msgs))
+                except StoreUnavailable as exc:
+                    # Redis is down: read these labels again next time; the batch's own Redis
+                    # call meets the outage too and the failure policy (pause/degrade) applies.
+                    for tp in _first_offsets(msgs):
+                        self._consumer.seek(tp)
+                    log.warning("labels not applied, Redis unavailable: %s", exc)
+                    return applied
+                self._consumer.store_offsets(offsets=_next_offsets(msgs))
         return applied
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _first_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:
+    first: dict[tuple[str, int], int] = {}
+    for m in msgs:
+        if m.error() is None:
+            key = (m.topic() or "", m.partition() or 0)
+            first[key] = min(first.get(key, m.offset() or 0), m.offset() or 0)
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
 
 def _next_offsets(msgs: Sequence[Message]) -> list[TopicPartition]:

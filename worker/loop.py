@@ -56,6 +56,10 @@ from worker.settings import DeliveryMode, RedisFailurePolicy, Settings
 log = logging.getLogger(__name__)
 
 
+class Stopping(Exception):
+    """The worker was asked to stop while a batch could not finish; it is not committed."""
+
+
 class BadInputFlood(Exception):
     """Too large a share of recent input was bad: stop instead of dead-lettering everything."""
 
@@ -175,6 +179,8 @@ class Worker:
             self.consumer, store, settings.topic_transactions, settings.alignment_ms
         )
         self.hold = InputHold(self.consumer, self.metrics, lambda: self.aligner.paused)
+        self._stop = threading.Event()
+        self._fresh: list[TopicPartition] = []  # assigned since the last turn of the loop
 
     # -- the loop ---------------------------------------------------------------------------
     def run(
@@ -185,6 +191,7 @@ class Worker:
         idle_timeout_s: float | None = None,
     ) -> WorkerStats:
         """Process batches until ``stop`` is set (SIGTERM), ``max_events`` or an idle timeout."""
+        self._stop = stop
         self._start()
         idle_since = time.monotonic()
         try:
@@ -193,6 +200,7 @@ class Worker:
                 self.labels.drain()
                 linger_s = self.s.batch_max_ms / 1000
                 batch = poll_batch(self.consumer, self.s.batch_max_events, linger_s)
+                self._settle_assigned()
                 records = to_records(batch)
                 if not records:
                     self.producer.poll(0)
@@ -207,6 +215,9 @@ class Worker:
                 idle_since = time.monotonic()
                 try:
                     self._process(records)
+                except Stopping as exc:
+                    log.warning("%s", exc, extra=_span(records))
+                    break
                 except Exception:
                     log.error("batch failed; nothing past it is committed", extra=_span(records))
                     raise
@@ -302,15 +313,19 @@ class Worker:
 
     def _pause_until_redis(self, records: list[InRecord], exc: Exception) -> None:
         """Rewind the batch, hold input (group membership kept by polling), retry, resume."""
-        log.warning("Redis unavailable: %s", exc)
+        log.warning("Redis unavailable, pausing consumption: %s", exc)
         for tp in first_offsets(records):
             self.consumer.seek(tp)
         self.hold.hold("redis")
         self.health.paused, self.health.redis_ok = True, False
         delay = 0.05
         while True:
+            if self._stop.is_set():  # SIGTERM during the outage: the batch was rewound
+                log.info("stopping while paused on Redis; the rewound batch is not committed")
+                return
             self.health.beat()
             self.hold.keepalive(delay)
+            self._settle_assigned()
             try:
                 self.store.ping()
                 break
@@ -345,10 +360,31 @@ class Worker:
 
     def _wait_for_output(self, tracker: DeliveryTracker) -> None:
         tracker.check()
+        if self._stop.is_set():
+            raise Stopping("stopping with outputs not acknowledged: this batch is not committed")
         self.hold.hold("output")
         self.health.beat()
         self.hold.keepalive(0)
+        self._settle_assigned()
         self.producer.poll(0.05)
+
+    def _settle_assigned(self) -> None:
+        """Newly assigned partitions follow the hold: paused while held, else fetching.
+
+        librdkafka keeps a partition's pause flag across losing and regaining it, so one paused
+        before a rebalance would otherwise stay paused for good after it.
+        """
+        if not self._fresh:
+            return
+        fresh, self._fresh = self._fresh, []
+        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        fresh = [tp for tp in fresh if (tp.topic, tp.partition) in mine]
+        if not fresh:
+            return
+        if self.hold.active:
+            self.consumer.pause(fresh)
+        else:
+            self.consumer.resume(fresh)
 
     def _commit_batch(self, records: list[InRecord], outputs: list[OutRecord]) -> None:
         tracker = DeliveryTracker()
@@ -421,6 +457,7 @@ class Worker:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.health.assigned = True
         self.aligner.assigned(partitions)
+        self._fresh.extend(TopicPartition(tp.topic, tp.partition) for tp in partitions)
         log.info("assigned %s", [p.partition for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -441,10 +478,14 @@ class Worker:
                 log.warning("commit failed: %s", exc)
 
     def _close(self) -> None:
-        """1. flush outputs; 2. commit stored offsets; 3. leave the group; 4. close clients."""
+        """1. flush outputs; 2. leave the group: the revoke callback commits the stored offsets
+        (and librdkafka's auto-commit on unassign would too); 3. close the clients.
+
+        No commit of our own before ``close``: after a failure (e.g. a session that timed out
+        while the broker restarted) a synchronous commit can wait forever for a coordinator
+        that no longer knows the member, while ``close`` handles a lost assignment itself.
+        """
         self.producer.flush(10)
-        if not self.eos:
-            self._commit_stored()
         self.consumer.close()
         self.labels.close()
         log.info("worker %s stopped: %s", self.s.worker_id, self.stats)

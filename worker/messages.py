@@ -70,8 +70,13 @@ def _pan_groups(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int
 
 
 def mask_pans(text: str) -> str:
-    """Replace every PAN-like run by '#' characters (length kept, no digit kept)."""
-    spans = find_pans(text)
+    """Replace every PAN-like run by '#' characters (length kept, no digit kept).
+
+    JSON text may spell digits as escapes (``\\u0034`` is "4"): runs are also looked for in
+    the text with those escapes read, and masked where they are written, so an escaped card
+    number is masked like a plain one.
+    """
+    spans = find_pans(text) if "\\u00" not in text else _escaped_spans(text)
     if not spans:
         return text
     out, last = [], 0
@@ -81,6 +86,33 @@ def mask_pans(text: str) -> str:
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+_ESCAPE = re.compile(r"\\u00(3[0-9]|2[0dD])")  # an escaped digit, space or dash
+
+
+def _escaped_spans(text: str) -> list[tuple[int, int]]:
+    """PAN spans of ``text`` with digit/space/dash escapes read, as spans of ``text`` itself."""
+    view: list[str] = []
+    where: list[int] = []  # raw start of each view character
+    i = 0
+    for m in _ESCAPE.finditer(text):
+        view.append(text[i : m.start()])
+        where.extend(range(i, m.start()))
+        view.append(chr(int(m[1], 16)))
+        where.append(m.start())
+        i = m.end()
+    view.append(text[i:])
+    where.extend(range(i, len(text)))
+    where.append(len(text))
+    decoded = "".join(view)
+
+    def raw_end(view_end: int) -> int:
+        start = where[view_end - 1]
+        m = _ESCAPE.match(text, start)
+        return m.end() if m else start + 1
+
+    return [(where[a], raw_end(b)) for a, b in find_pans(decoded)]
 
 
 def _no_pan(value: str) -> str:
@@ -198,6 +230,9 @@ class DeadLetter(_Frozen):
     origin_partition: int
     origin_offset: int
     origin_timestamp_ms: int
+    value_bytes: int | None = Field(
+        None, description="Set when the value was cut: the original value's length in bytes"
+    )
 
 
 WIRE_MODELS: dict[str, type[BaseModel]] = {

@@ -87,10 +87,19 @@ class Scored:
     scores: FloatArray = field(default_factory=lambda: np.empty(0))
 
 
+DLQ_VALUE_MAX_BYTES = 512 * 1024  # under the producer's and the brokers' default 1 MB limits
+
+
 def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:
-    """The original bytes with PAN-like runs masked, the reason and origin as headers."""
+    """The original bytes with PAN-like runs masked, the reason and origin as headers.
+
+    A value too large for any Kafka topic's default limit keeps its first
+    ``DLQ_VALUE_MAX_BYTES`` (header ``value_bytes`` says how long it was): a dead letter that
+    cannot be published would stop the partition for good.
+    """
     raw = rec.value or b""
-    masked = mask_pans(raw.decode("latin-1")).encode("latin-1")  # latin-1: any bytes round-trip
+    cut = raw[:DLQ_VALUE_MAX_BYTES]
+    masked = mask_pans(cut.decode("latin-1")).encode("latin-1")  # latin-1: any bytes round-trip
     info = DeadLetter(
         reason=rej.reason,
         stage=rej.stage,
@@ -98,8 +107,10 @@ def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:
         origin_partition=rec.partition,
         origin_offset=rec.offset,
         origin_timestamp_ms=rec.timestamp_ms,
+        value_bytes=len(raw) if len(cut) < len(raw) else None,
     )
-    headers = tuple((k, str(v).encode()) for k, v in info.model_dump().items())
+    fields = info.model_dump(exclude_none=True).items()
+    headers = tuple((k, str(v).encode()) for k, v in fields)
     key = mask_pans(rec.key.decode("latin-1")).encode("latin-1") if rec.key else None
     return OutRecord(dlq_topic, key, masked, headers)
 
