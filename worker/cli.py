@@ -74,6 +74,30 @@ def worker_cmd(
     err.print(f"worker stopped: {stats}")
 
 
+@app.command(
+    "scenario",
+    epilog="Example: FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS=localhost:9092 fraudscore scenario",
+)
+def scenario_cmd(
+    customers: Annotated[int, typer.Option(help="Simulated customers", min=10)] = 50,
+    days: Annotated[int, typer.Option(help="Days of simulated traffic", min=1)] = 14,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the scores")] = 180,
+) -> None:
+    """Check running workers end to end: produce a small stream, read the outputs, PASS/FAIL.
+
+    Starts nothing: point it at any deployment (compose, local services) whose workers run.
+    Exits 1 if a check fails.
+    """
+    from worker.scenario import run_scenario
+
+    checks, produced = run_scenario(Settings(), customers=customers, days=days, timeout_s=timeout)
+    typer.echo(f"produced {produced:,} events and 3 malformed records")
+    for c in checks:
+        typer.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command("demo")
 def demo_cmd(
     events_days: Annotated[int, typer.Option("--days", help="Days of simulated traffic")] = 75,
