@@ -76,7 +76,7 @@ def worker_cmd(
 
 @app.command(
     "scenario",
-    epilog="Example: FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS=localhost:9092 fraudscore scenario",
+    epilog="Example: FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS=localhost:9094 fraudscore scenario",
 )
 def scenario_cmd(
     customers: Annotated[int, typer.Option(help="Simulated customers", min=10)] = 50,
