@@ -75,12 +75,23 @@ def cache_dir(config: pytest.Config, name: str) -> Path:
     return path
 
 
+SESSION = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+KEEP_SESSIONS = 5
+
+
 def log_dir(request: pytest.FixtureRequest, name: str) -> Path:
-    """Where a test's worker logs go: kept after the run (``/tmp/pytest-of-*`` is rotated by
-    every session on the machine), emptied when the same test runs again."""
-    path = cache_dir(request.config, "faults-logs") / re.sub(r"[^\w.-]+", "_", name)
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    """Where a test's worker logs go: ``faults-logs/<session>/<test>`` in pytest's cache.
+
+    Kept after the run (``/tmp/pytest-of-*`` is rotated by every session on the machine) and
+    per session, so two sessions running at once never touch each other's logs; the newest
+    ``KEEP_SESSIONS`` sessions are kept.
+    """
+    root = cache_dir(request.config, "faults-logs")
+    sessions = sorted(p for p in root.iterdir() if p.is_dir() and p.name != SESSION)
+    for old in sessions[: max(0, len(sessions) - KEEP_SESSIONS + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    path = root / SESSION / re.sub(r"[^\w.-]+", "_", name)
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

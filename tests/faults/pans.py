@@ -82,6 +82,30 @@ def decoded_strings(raw: bytes) -> list[str]:
         return []
 
 
+# Dead-letter headers the worker computes (numbers); "reason" is not among them: it names the
+# input's fields. An epoch-millisecond timestamp has 13 digits and passes Luhn one time in ten.
+COMPUTED_HEADERS = ("origin_partition", "origin_offset", "origin_timestamp_ms", "value_bytes")
+
+
+def dead_letter_texts(
+    value: bytes | None,
+    key: bytes | None,
+    headers: Iterable[tuple[str, bytes]],
+    *,
+    computed: bool = True,
+) -> list[str]:
+    """Everything a reader of a dead letter can see: bytes, decoded strings, key, headers.
+
+    ``computed=False`` leaves out the worker's own numeric headers, for scanners that flag any
+    13-19 digit Luhn-valid run (the worker's ``find_pans``), whatever its first digit.
+    """
+    raw = value or b""
+    out = [raw.decode("latin-1"), (key or b"").decode("latin-1"), *decoded_strings(raw)]
+    return out + [
+        f"{k}={v.decode('latin-1')}" for k, v in headers if computed or k not in COMPUTED_HEADERS
+    ]
+
+
 def leaks(texts: Iterable[str], injected: Iterable[str]) -> list[str]:
     """PAN-like findings in ``texts``, plus any injected number found verbatim."""
     digits = list(injected)
