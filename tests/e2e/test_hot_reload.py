@@ -70,14 +70,15 @@ def test_promotion_and_rollback_are_followed_without_restart(
         time.sleep(1.0)
         produce_stream(thirds[2], s, id_prefix=prefix, progress=False, with_labels=False)
 
-    scores = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_scores)]
+    # a generous read deadline: ~11k scores and ~11k samples on a loaded 2-core machine
+    scores = [json.loads(v or b"{}") for v in _values(kafka_bootstrap, s.topic_scores)]
     ids = [r["event_id"] for r in scores]
     assert sorted(ids) == sorted(f"{prefix}{i}" for i in e2e_dataset["TRANSACTION_ID"])
     version = {r["event_id"]: r["model_version"] for r in scores}
     for part, expected in zip(thirds, (first, second, first), strict=True):
         assert {version[f"{prefix}{i}"] for i in part["TRANSACTION_ID"]} == {expected}
 
-    samples = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_samples)]
+    samples = [json.loads(v or b"{}") for v in _values(kafka_bootstrap, s.topic_samples)]
     assert len(samples) == n
     score_of = {r["event_id"]: r["score"] for r in scores}
     for v in (first, second):
@@ -92,10 +93,16 @@ def test_promotion_and_rollback_are_followed_without_restart(
     )
 
 
-def _wait_for_scores(kafka: str, topic: str, n: int, timeout_s: float = 120) -> None:
+def _values(kafka: str, topic: str) -> list[bytes | None]:
+    return [v for _, v, _ in read_all(kafka, topic, timeout_s=120)]
+
+
+def _wait_for_scores(kafka: str, topic: str, n: int, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if len(read_all(kafka, topic, timeout_s=5)) >= n:
+        # each read must be able to finish: a short read deadline under load returns a partial
+        # topic every time, and the wait would never see n
+        if len(read_all(kafka, topic, timeout_s=60)) >= n:
             return
         time.sleep(0.5)
     raise AssertionError(f"fewer than {n} score records after {timeout_s} s")
