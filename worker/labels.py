@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from features.online import OnlineStore, StoreLabel, StoreUnavailable
@@ -67,12 +67,13 @@ class LabelFeed:
         """Start each partition at the group's committed offset, else at its beginning."""
         meta = self._consumer.list_topics(self._topic, timeout=10).topics[self._topic]
         parts = [TopicPartition(self._topic, p) for p in meta.partitions]
+        start: list[TopicPartition] = []
         for tp in committed(self._consumer, parts):
-            offset = tp.offset
-            if offset < 0:
-                offset, _ = self._consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-            self._start[tp.partition] = offset
-        self._consumer.assign([TopicPartition(self._topic, p, o) for p, o in self._start.items()])
+            # no commit yet: from the beginning (a fresh topic may have no leader to ask yet)
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._start[tp.partition] = max(tp.offset, 0)
+            start.append(TopicPartition(self._topic, tp.partition, offset))
+        self._consumer.assign(start)
 
     def _position(self, tp: TopicPartition) -> int:
         """Next offset to read: librdkafka's position once it has one (it steps over

@@ -114,8 +114,9 @@ def _texts(obj: object) -> list[str]:
     their long fractions are not card numbers)."""
     if isinstance(obj, str):
         return [obj]
-    if isinstance(obj, dict):
-        return [t for k, v in obj.items() for t in (k, *_texts(v))]
+    if isinstance(obj, dict):  # model versions are ours, not input (dash-joined digit groups)
+        items = [(k, v) for k, v in obj.items() if k not in ("model_version", "challenger_version")]
+        return [t for k, v in items for t in (k, *_texts(v))]
     if isinstance(obj, list):
         return [t for v in obj for t in _texts(v)]
     return []
