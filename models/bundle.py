@@ -69,8 +69,14 @@ class ModelBundle:
 
 
 def new_version(model_text: str, now: datetime | None = None) -> str:
-    """Sortable, unique: UTC creation time plus a short hash of the model."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    """Sortable, unique: UTC creation time plus a short hash of the model.
+
+    ``20261127T082906Z-ee5649``: letters between the digit groups, because dash-joined digits
+    (``20261127-082906-...``) pass the Luhn check one time in ten and a bank's DLP scanner would
+    flag alerts and score records carrying them as card numbers. Older versions keep their names
+    and still sort first.
+    """
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{hashlib.sha256(model_text.encode()).hexdigest()[:6]}"
 
 

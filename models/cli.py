@@ -232,7 +232,7 @@ Reason = Annotated[str | None, typer.Option(help="Why, for the decisions log")]
 
 
 @models_app.command(
-    "promote", epilog="Example: fraudscore models promote 20180815-120000-ab12cd --reason 'hotfix'"
+    "promote", epilog="Example: fraudscore models promote 20180815T120000Z-ab12cd --reason 'hotfix'"
 )
 def promote_command(
     version: Annotated[str, typer.Argument(help="Bundle version")],

@@ -47,7 +47,7 @@ RETRAIN_EPILOG = (
     "FRAUDSCORE_TOPIC_LABELS); offline: fraudscore retrain --data var/data/transactions.parquet "
     "--promote never; on a schedule: fraudscore retrain --schedule"
 )
-GATE_EPILOG = "Example: fraudscore models gate 20180815-120000-ab12cd --promote auto"
+GATE_EPILOG = "Example: fraudscore models gate 20180815T120000Z-ab12cd --promote auto"
 DECISIONS_EPILOG = "Example: fraudscore models decisions --last 10"
 
 

@@ -41,7 +41,7 @@ SHOW_EXAMPLES = """Examples:
 
   fraudscore perf show
 
-  fraudscore perf show --days 3 --model-version 20250701-120000-ab12cd
+  fraudscore perf show --days 3 --model-version 20250701T120000Z-ab12cd
 
   fraudscore perf show --json > performance.json
 """
@@ -122,7 +122,7 @@ def show_cmd(
 def performance_tables(snap: PerformanceSnapshot) -> list[Table]:
     """One rich table per model version, newest day first; provisional days dimmed and marked.
 
-    A table per version because versions are long (``20250701-120000-ab12cd``) and people scan
+    A table per version because versions are long (``20250701T120000Z-ab12cd``) and people scan
     for them: as a title they are never cut, and the numbers still fit 80 columns.
     """
     tables = []

@@ -142,7 +142,7 @@ def schema_check() -> None:
 def compare_cmd() -> None:
     """Champion vs the shadow-scored challenger on the labelled stream (fraud.scores + labels).
 
-    Example: FRAUDSCORE_CHALLENGER_VERSION=20240601-... fraudscore worker; later:
+    Example: FRAUDSCORE_CHALLENGER_VERSION=20240601T... fraudscore worker; later:
     fraudscore models compare
     """
     from rich.table import Table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,13 @@ from models.bundle import (
     BundleError,
     FeatureMismatchError,
     load_bundle,
+    new_version,
     save_bundle,
 )
 from models.protocol import fold_starts
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
+from worker.messages import find_pans
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,25 @@ def test_corrupt_metadata(tmp_path: Path, result: TrainResult) -> None:
     (path / METADATA_FILE).write_text("{not json")
     with pytest.raises(BundleError, match=r"cannot read metadata\.json"):
         load_bundle(path)
+
+
+def test_versions_never_look_like_card_numbers() -> None:
+    """Dash-joined digit groups (the old ``20261127-082906-...``) passed Luhn one time in ten."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    old_style_flagged = 0
+    for i in range(2000):
+        now = start + timedelta(seconds=7919 * i)
+        version = new_version(f"model {i}", now)
+        assert find_pans(version) == [], version
+        old_style = now.strftime("%Y%m%d-%H%M%S") + version[version.index("Z") + 1 :]
+        old_style_flagged += bool(find_pans(old_style))
+    assert old_style_flagged > 0, "the check cannot fail: no old-style version was flagged"
+
+
+def test_versions_sort_by_creation_time() -> None:
+    times = [
+        datetime(2026, m, d, h, tzinfo=UTC) for m, d, h in [(1, 2, 3), (1, 2, 14), (11, 27, 0)]
+    ]
+    versions = [new_version("same model", t) for t in times]
+    assert sorted(versions) == versions
+    assert versions[0] == "20260102T030000Z-" + versions[0].split("-")[1]
