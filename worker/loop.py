@@ -41,7 +41,6 @@ from worker.alignment import Aligner
 from worker.hold import InputHold
 from worker.kafka import (
     DeliveryTracker,
-    committed,
     make_consumer,
     make_producer,
     poll_batch,
@@ -52,6 +51,7 @@ from worker.messages import TransactionEvent
 from worker.metrics import Health, WorkerMetrics
 from worker.pipeline import InRecord, OutRecord, ScoringModel, Topics
 from worker.settings import DeliveryMode, RedisFailurePolicy, Settings
+from worker.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ def first_offsets(records: Sequence[InRecord]) -> list[TopicPartition]:
 
 
 OUTPUT_STALL_S = 1.0  # acknowledgements pending this long: hold input while waiting
+TXN_TIMEOUT_S = 30.0  # given to librdkafka's transaction calls
+TXN_STUCK_S = 2 * TXN_TIMEOUT_S  # a call still running then is stuck: see worker/watchdog.py
 
 
 class Worker:
@@ -179,6 +181,7 @@ class Worker:
             self.consumer, store, settings.topic_transactions, settings.alignment_ms
         )
         self.hold = InputHold(self.consumer, self.metrics, lambda: self.aligner.paused)
+        self.watchdog = Watchdog()
         self._stop = threading.Event()
         self._fresh: list[TopicPartition] = []  # assigned since the last turn of the loop
 
@@ -233,7 +236,7 @@ class Worker:
         self.health.model_loaded = True
         self.metrics.model_version.labels(self.model().version).set(1)
         if self.eos:
-            self.producer.init_transactions(30)
+            self.producer.init_transactions(TXN_TIMEOUT_S)
         self.consumer.subscribe(
             [self.s.topic_transactions],
             on_assign=self._on_assign,
@@ -274,7 +277,8 @@ class Worker:
                 degraded=degraded,
             )
         with m.stage_seconds.labels("produce").time():
-            self._commit_batch(records, dead + scored.outputs)
+            if not self._commit_batch(records, dead + scored.outputs):
+                return  # transaction aborted and the batch rewound: it will be read again
         for out in dead:
             h = dict(out.headers)
             log.warning(
@@ -386,26 +390,33 @@ class Worker:
         else:
             self.consumer.resume(fresh)
 
-    def _commit_batch(self, records: list[InRecord], outputs: list[OutRecord]) -> None:
+    def _commit_batch(self, records: list[InRecord], outputs: list[OutRecord]) -> bool:
+        """Publish the batch's outputs and commit its offsets; False when an exactly-once
+        transaction was aborted (the batch is rewound and will be processed again)."""
         tracker = DeliveryTracker()
         if not self.eos:
             self._publish(outputs, tracker)
             self._store_offsets(next_offsets(records))
-            return
-        self.producer.begin_transaction()
+            return True
+        p, guard = self.producer, self.watchdog.guard
+        p.begin_transaction()
         try:
-            self._publish(outputs, tracker)
-            self.producer.send_offsets_to_transaction(
-                next_offsets(records), self.consumer.consumer_group_metadata(), 30
-            )
-            self.producer.commit_transaction(30)
+            self._publish(outputs, tracker)  # may wait for a held output: not guarded
+            with guard("send_offsets_to_transaction", TXN_STUCK_S):
+                group = self.consumer.consumer_group_metadata()
+                p.send_offsets_to_transaction(next_offsets(records), group, TXN_TIMEOUT_S)
+            with guard("commit_transaction", TXN_STUCK_S):
+                p.commit_transaction(TXN_TIMEOUT_S)
+            return True
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if not err.txn_requires_abort():
                 raise
-            log.warning("aborting transaction and rewinding: %s", err)
-            self.producer.abort_transaction(30)
-            self._rewind_to_committed()
+            log.warning("aborting transaction and rewinding: %s", err, extra=_span(records))
+            with guard("abort_transaction", TXN_STUCK_S):
+                p.abort_transaction(TXN_TIMEOUT_S)
+            self._rewind(records)
+            return False
 
     def _store_offsets(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets for the partitions still ours; one revoked while its batch
@@ -415,9 +426,16 @@ class Worker:
         if kept:
             self.consumer.store_offsets(offsets=kept)
 
-    def _rewind_to_committed(self) -> None:
-        for tp in committed(self.consumer, self.consumer.assignment()):
-            if tp.offset >= 0:
+    def _rewind(self, records: list[InRecord]) -> None:
+        """Back to the batch's first offsets, which the last committed transaction left.
+
+        Not the group's committed offsets: a partition with none yet (the group's first
+        transaction) would keep its position past the aborted batch and skip it, and asking the
+        coordinator is a round trip to what may have caused the abort.
+        """
+        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        for tp in first_offsets(records):
+            if (tp.topic, tp.partition) in mine:
                 self.consumer.seek(tp)
 
     def _count(
@@ -488,4 +506,5 @@ class Worker:
         self.producer.flush(10)
         self.consumer.close()
         self.labels.close()
+        self.watchdog.close()
         log.info("worker %s stopped: %s", self.s.worker_id, self.stats)

@@ -4,7 +4,9 @@ A seeded schedule starts workers, stops them with SIGTERM, and freezes one (SIGS
 session timeout so the group takes its partitions away ("lost") before it thaws. Meanwhile a
 monitor reads the group's committed offsets twice a second: a committed offset that moves
 backwards is a commit for a partition its committer no longer owned. At the end every event is
-scored and the group's lag returns to 0.
+scored and the group's lag returns to 0. Exactly-once runs the same schedule: a transaction whose
+offsets a rebalance refuses is aborted and its batch read again, so a read_committed reader
+sees every event once.
 """
 
 from __future__ import annotations
@@ -60,10 +62,14 @@ class CommitMonitor(threading.Thread):
         self.join(30)
 
 
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
 def test_workers_join_and_leave_under_load(
-    scenario: Callable[..., Scenario], fault_stream: Stream, figures: Callable[..., None]
+    scenario: Callable[..., Scenario],
+    fault_stream: Stream,
+    figures: Callable[..., None],
+    delivery: str,
 ) -> None:
-    sc = scenario(6, batch_max_events=200, redis_socket_timeout_ms=1000)
+    sc = scenario(6, batch_max_events=200, redis_socket_timeout_ms=1000, delivery=delivery)
     stream = fault_stream.head(30_000)
     produce(sc.kafka, sc.topic("labels"), stream.labels())
     ids = stream.event_ids()
@@ -120,6 +126,7 @@ def test_workers_join_and_leave_under_load(
         leaves=len(stopped),
         freezes=sum(a is freeze for a, _ in schedule),
         lost_logged=log.count("lost ["),
+        transactions_aborted=log.count("aborting transaction"),
         missing=len(result.missing),
         duplicates=result.duplicates,
         lag_after_s=round(drained_s, 1),
@@ -130,6 +137,8 @@ def test_workers_join_and_leave_under_load(
     assert all(code == 0 for _, code, _ in stopped), f"a leaving worker failed: {stopped}"
     assert all(code == 0 for code in codes), codes
     assert not result.missing, f"{len(result.missing)} events never scored"
+    if delivery == "exactly-once":  # the tail reads read_committed
+        assert result.duplicates == 0, "a read_committed reader saw duplicates"
     assert final_lag == 0, "the group's lag did not return to 0"
     assert not monitor.backwards, f"committed offsets went backwards: {monitor.backwards}"
     assert wait_until(lambda: monitor.polls > 10, 1), "the commit monitor barely ran"
