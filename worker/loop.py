@@ -151,11 +151,11 @@ class Worker:
         store: OnlineStore,
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
-        challenger: ScoringModel | None = None,
+        challenger: Callable[[], ScoringModel | None] = lambda: None,
     ) -> None:
         self.s = settings
-        self.model = model
-        self.challenger = challenger
+        self.model = model  # called once per batch: it hot-reloads
+        self.challenger = challenger  # called after it: the shadow model as of that reload
         self.store = store
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
@@ -273,7 +273,7 @@ class Worker:
                 topics=self.topics,
                 sample_rate=self.s.sample_rate,
                 top_k=self.s.reasons_top_k,
-                challenger=self.challenger,
+                challenger=self.challenger(),
                 degraded=degraded,
             )
         with m.stage_seconds.labels("produce").time():

@@ -4,6 +4,10 @@
 ``current`` pointer at most every ``check_every_s`` seconds; a new bundle is loaded and checked
 (feature names and registry hash must match this code's feature registry) before it replaces the
 old one, so a bad promotion is refused with one log line and the worker keeps serving.
+
+The challenger (shadow-scored, recorded in the score records only) follows the registry's
+``challenger`` pointer the same way, unless a version is pinned by setting: the promotion gate
+can keep a new challenger, and a promotion retires it, without restarting a worker.
 """
 
 from __future__ import annotations
@@ -58,12 +62,18 @@ class ModelSource:
         check_every_s: float = 5.0,
         challenger: str | None = None,
     ) -> None:
+        """``challenger`` pins a version to shadow-score (it must load); without it the
+        registry's challenger is followed."""
         self._root = model_dir
         self._backend = backend
         self._check_every_s = check_every_s
         self._checked = 0.0
         self._model = self._load_current()
+        self._pinned = challenger
         self.challenger = self._load(challenger) if challenger else None
+        self._refused: str | None = None  # a challenger version already refused: logged once
+        if challenger is None:
+            self._follow_challenger()
 
     def _load_current(self) -> ServingModel:
         version = registry.current_version(self._root)
@@ -79,7 +89,13 @@ class ModelSource:
         if now - self._checked >= self._check_every_s:
             self._checked = now
             self._maybe_reload()
+            if self._pinned is None:
+                self._follow_challenger()
         return self._model
+
+    def shadow(self) -> ServingModel | None:
+        """The challenger to shadow-score, as of the last ``source()`` call."""
+        return self.challenger
 
     def _maybe_reload(self) -> None:
         try:
@@ -93,3 +109,24 @@ class ModelSource:
             return
         log.info("hot reload: %s -> %s", self._model.version, model.version)
         self._model = model
+
+    def _follow_challenger(self) -> None:
+        wanted = registry.challenger_version(self._root)
+        if wanted == self._model.version:
+            wanted = None  # promoted: the champion is not its own shadow
+        current = self.challenger.version if self.challenger is not None else None
+        if wanted == current or (wanted is not None and wanted == self._refused):
+            return
+        if wanted is None:
+            log.info("challenger %s retired", current)
+            self.challenger = None
+            return
+        try:
+            model = self._load(wanted)
+            model.predict(np.zeros((1, len(model.bundle.feature_names))))
+        except (ModelsError, OSError, ValueError) as exc:
+            self._refused = wanted
+            log.error("refusing challenger %s: %s", wanted, exc)
+            return
+        log.info("challenger: %s -> %s", current or "none", wanted)
+        self.challenger = model

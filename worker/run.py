@@ -19,7 +19,6 @@ from confluent_kafka.admin import AdminClient
 from redis.exceptions import RedisClusterException
 
 from features.online import Client, OnlineStore, StoreUnavailable, TlsFiles, connect
-from models import registry
 from models.scorer import BACKENDS
 from worker.loop import Worker, WorkerStats
 from worker.metrics import Health, WorkerMetrics, serve
@@ -135,8 +134,8 @@ def run(
         settings.model_dir,
         backend=backend,
         check_every_s=settings.model_check_interval_s,
-        # the setting wins; else the version the promotion gate kept as challenger (read at start)
-        challenger=settings.challenger_version or registry.challenger_version(settings.model_dir),
+        # the setting pins one; else the version the promotion gate keeps as challenger, followed
+        challenger=settings.challenger_version,
     )
     store = open_store(settings)
     check_topics(settings)
@@ -146,7 +145,7 @@ def run(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(stop)
-    worker = Worker(settings, model, store, metrics, health, challenger=model.challenger)
+    worker = Worker(settings, model, store, metrics, health, challenger=model.shadow)
     # Everything loaded so far (model, libraries) lives as long as the process: move it out of
     # the collector's reach, so a full collection walks only what the loop allocates and does
     # not stall a batch for tens of milliseconds.

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # Model and routing
     model_dir: Path = Field(Path("var/models"), description="Model registry root")
     challenger_version: str | None = Field(
-        None, description="A second bundle scored in shadow (score records only)"
+        None, description="Pin the bundle scored in shadow (default: the registry's challenger)"
     )
     model_check_interval_s: float = Field(
         5.0, gt=0, description="How often workers look for a newly promoted model"

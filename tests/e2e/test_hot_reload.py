@@ -1,11 +1,12 @@
-"""Hot reload: promote a new bundle, then roll back, while a worker runs; scores carry the version
-that produced them and no event is lost or scored twice."""
+"""Hot reload: keep a challenger, promote it, then roll back, while a worker runs; scores carry the
+versions that produced them and no event is lost or scored twice."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from tests.e2e.helpers import e2e_settings, read_all, running_worker
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def test_promotion_and_rollback_are_followed_without_restart(
+def test_challenger_promotion_and_rollback_are_followed_without_restart(
     kafka_bootstrap: str,
     redis_url: str,
     unique_name: str,
@@ -32,10 +33,11 @@ def test_promotion_and_rollback_are_followed_without_restart(
     e2e_model_dir: Path,
     tmp_path: Path,
 ) -> None:
-    """A third of the stream per model: first, then ``second`` once promoted, then ``first`` again
-    after ``fraudscore models rollback``; one worker runs throughout.
+    """A quarter of the stream per registry state, one worker throughout: ``first`` alone; then
+    ``second`` kept as challenger (shadow-scored); then ``second`` promoted (no challenger left);
+    then ``first`` again after ``fraudscore models rollback``.
 
-    Every event is scored exactly once, and every score carries the version that produced it:
+    Every event is scored exactly once, and every score carries the versions that produced it:
     with every event sampled, each sample's features, scored offline by the bundle its record
     names, give the score that record carries.
     """
@@ -56,27 +58,30 @@ def test_promotion_and_rollback_are_followed_without_restart(
         kafka_bootstrap, redis_url, unique_name, root, model_check_interval_s=0.2, sample_rate=1.0
     )
     n = len(e2e_dataset)
-    thirds = [e2e_dataset.iloc[: n // 3], e2e_dataset.iloc[n // 3 : 2 * n // 3]]
-    thirds.append(e2e_dataset.iloc[2 * n // 3 :])
+    cuts = [0, n // 4, n // 2, 3 * n // 4, n]
+    parts = [e2e_dataset.iloc[a:b] for a, b in pairwise(cuts)]
+    changes = [
+        lambda: registry.set_challenger(root, second, {"reason": "test: challenger"}),
+        lambda: registry.promote(root, second),
+        lambda: registry.rollback(root),
+    ]
     prefix = f"{unique_name}-"
     with running_worker(s, max_events=n, idle_timeout_s=60):
-        produce_stream(thirds[0], s, id_prefix=prefix, progress=False, with_labels=False)
-        _wait_for_scores(kafka_bootstrap, s.topic_scores, len(thirds[0]))
-        registry.promote(root, second)
-        time.sleep(1.0)  # five model checks
-        produce_stream(thirds[1], s, id_prefix=prefix, progress=False, with_labels=False)
-        _wait_for_scores(kafka_bootstrap, s.topic_scores, len(thirds[0]) + len(thirds[1]))
-        assert registry.rollback(root) == first
-        time.sleep(1.0)
-        produce_stream(thirds[2], s, id_prefix=prefix, progress=False, with_labels=False)
+        for i, part in enumerate(parts):
+            if i:
+                _wait_for_scores(kafka_bootstrap, s.topic_scores, cuts[i])
+                changes[i - 1]()
+                time.sleep(1.0)  # five model checks
+            produce_stream(part, s, id_prefix=prefix, progress=False, with_labels=False)
 
     # a generous read deadline: ~11k scores and ~11k samples on a loaded 2-core machine
     scores = [json.loads(v or b"{}") for v in _values(kafka_bootstrap, s.topic_scores)]
     ids = [r["event_id"] for r in scores]
     assert sorted(ids) == sorted(f"{prefix}{i}" for i in e2e_dataset["TRANSACTION_ID"])
-    version = {r["event_id"]: r["model_version"] for r in scores}
-    for part, expected in zip(thirds, (first, second, first), strict=True):
-        assert {version[f"{prefix}{i}"] for i in part["TRANSACTION_ID"]} == {expected}
+    version = {r["event_id"]: (r["model_version"], r.get("challenger_version")) for r in scores}
+    expected = [(first, None), (first, second), (second, None), (first, None)]
+    for part, want in zip(parts, expected, strict=True):
+        assert {version[f"{prefix}{i}"] for i in part["TRANSACTION_ID"]} == {want}
 
     samples = [json.loads(v or b"{}") for v in _values(kafka_bootstrap, s.topic_samples)]
     assert len(samples) == n
@@ -87,9 +92,15 @@ def test_promotion_and_rollback_are_followed_without_restart(
         offline = Scorer(load_bundle(registry.bundle_path(root, v))).predict(x)
         served = np.array([score_of[row["event_id"]] for row in mine])
         assert np.allclose(offline, served, rtol=0, atol=1e-9), f"scores of {v} are its own"
+    shadowed = [r for r in scores if r.get("challenger_version") == second]
+    offline = Scorer(load_bundle(registry.bundle_path(root, second)))
+    by_id = {x["event_id"]: x for x in samples}
+    x = np.array([[by_id[r["event_id"]]["features"][f] for f in FEATURE_NAMES] for r in shadowed])
+    shadow = np.array([r["challenger_score"] for r in shadowed])
+    assert np.allclose(offline.predict(x), shadow, rtol=0, atol=1e-9), "shadow scores are its own"
     print(
-        f"hot reload: {n} events, {len(thirds[0])}/{len(thirds[1])}/{len(thirds[2])} scored by "
-        f"{first}/{second}/{first}; 0 missing, 0 duplicates"
+        f"hot reload: {n} events in quarters {[len(p) for p in parts]}, scored by "
+        f"{first}; + challenger {second}; {second}; {first}: 0 missing, 0 duplicates"
     )
 
 

@@ -53,3 +53,52 @@ def test_follows_promotion_and_refuses_an_incompatible_bundle(
     with caplog.at_level(logging.ERROR, logger="worker.model_source"):
         assert source().version == second, "keeps serving the last good model"
     assert "refusing new model" in caplog.text
+
+
+def test_follows_the_registry_challenger_until_it_is_promoted(
+    tmp_path: Path, result: TrainResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    champion = registry.add_bundle(tmp_path, result, promote_it=True).version
+    source = ModelSource(tmp_path, check_every_s=0.0)
+    assert source().version == champion and source.shadow() is None
+
+    kept = registry.add_bundle(tmp_path, result, promote_it=False).version
+    registry.set_challenger(tmp_path, kept, {"reason": "gate: challenger"})
+    assert source().version == champion
+    shadow = source.shadow()
+    assert shadow is not None and shadow.version == kept, "a running worker picks it up"
+
+    broken = registry.add_bundle(tmp_path, result, promote_it=False)
+    (broken.path / METADATA_FILE).write_text("{")
+    (tmp_path / registry.CHALLENGER).write_text(broken.version + "\n")
+    with caplog.at_level(logging.ERROR, logger="worker.model_source"):
+        for _ in range(3):
+            source()
+    assert source.shadow() is shadow, "a challenger that does not load leaves the last one"
+    assert caplog.text.count("refusing challenger") == 1, "refused once, not every check"
+
+    (tmp_path / registry.CHALLENGER).write_text(kept + "\n")
+    registry.promote(tmp_path, kept)
+    assert source().version == kept
+    assert source.shadow() is None, "promoted: the champion is not its own shadow"
+
+
+def test_a_promoted_challenger_is_no_longer_shadowed(tmp_path: Path, result: TrainResult) -> None:
+    registry.add_bundle(tmp_path, result, promote_it=True)
+    kept = registry.add_bundle(tmp_path, result, promote_it=False).version
+    registry.set_challenger(tmp_path, kept, {"reason": "gate: challenger"})
+    source = ModelSource(tmp_path, check_every_s=0.0)
+    assert source.shadow() is not None, "the registry's challenger is read at start"
+    registry.promote(tmp_path, kept)
+    assert source().version == kept and source.shadow() is None
+
+
+def test_a_pinned_challenger_ignores_the_registry(tmp_path: Path, result: TrainResult) -> None:
+    registry.add_bundle(tmp_path, result, promote_it=True)
+    pinned = registry.add_bundle(tmp_path, result, promote_it=False).version
+    other = registry.add_bundle(tmp_path, result, promote_it=False).version
+    registry.set_challenger(tmp_path, other, {"reason": "gate: challenger"})
+    source = ModelSource(tmp_path, check_every_s=0.0, challenger=pinned)
+    source()
+    shadow = source.shadow()
+    assert shadow is not None and shadow.version == pinned
