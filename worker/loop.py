@@ -182,6 +182,8 @@ class Worker:
         )
         self.hold = InputHold(self.consumer, self.metrics, lambda: self.aligner.paused)
         self.watchdog = Watchdog()
+        self._txn_revoked: set[tuple[str, int]] | None = None  # while a transaction is open
+        self._aborts = 0  # consecutive aborted transactions: the backoff grows with them
         self._stop = threading.Event()
         self._fresh: list[TopicPartition] = []  # assigned since the last turn of the loop
 
@@ -400,23 +402,43 @@ class Worker:
             return True
         p, guard = self.producer, self.watchdog.guard
         p.begin_transaction()
+        self._txn_revoked = set()
         try:
             self._publish(outputs, tracker)  # may wait for a held output: not guarded
+            # Waiting for held outputs polls the consumer, so a rebalance may have taken a
+            # partition of this batch; its new owner reads it from the last commit, and
+            # committing these offsets too would score that work twice.
+            gone = {(r.topic, r.partition) for r in records} & self._txn_revoked
+            if gone:
+                why = f"partitions {sorted(part for _, part in gone)} revoked during the batch"
+                self._abort(records, why)
+                return False
             with guard("send_offsets_to_transaction", TXN_STUCK_S):
                 group = self.consumer.consumer_group_metadata()
                 p.send_offsets_to_transaction(next_offsets(records), group, TXN_TIMEOUT_S)
             with guard("commit_transaction", TXN_STUCK_S):
                 p.commit_transaction(TXN_TIMEOUT_S)
+            self._aborts = 0
             return True
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             if not err.txn_requires_abort():
                 raise
-            log.warning("aborting transaction and rewinding: %s", err, extra=_span(records))
-            with guard("abort_transaction", TXN_STUCK_S):
-                p.abort_transaction(TXN_TIMEOUT_S)
-            self._rewind(records)
+            self._abort(records, str(err))
             return False
+        finally:
+            self._txn_revoked = None
+
+    def _abort(self, records: list[InRecord], why: str) -> None:
+        """Abort the open transaction, rewind the batch, and back off a little: an error that
+        persists (a broker refusing the transaction) must not turn into a busy loop."""
+        log.warning("aborting transaction and rewinding: %s", why, extra=_span(records))
+        self.metrics.aborted.inc()
+        with self.watchdog.guard("abort_transaction", TXN_STUCK_S):
+            self.producer.abort_transaction(TXN_TIMEOUT_S)
+        self._rewind(records)
+        self._aborts += 1
+        self._stop.wait(min(0.05 * 2 ** (self._aborts - 1), 2.0))
 
     def _store_offsets(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets for the partitions still ours; one revoked while its batch
@@ -435,8 +457,13 @@ class Worker:
         """
         mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         for tp in first_offsets(records):
-            if (tp.topic, tp.partition) in mine:
+            if (tp.topic, tp.partition) not in mine:
+                continue
+            try:
                 self.consumer.seek(tp)
+            except KafkaException as exc:
+                # regained mid-batch and not fetching yet: it starts from the commit anyway
+                log.warning("no rewind of partition %d: %s", tp.partition, exc)
 
     def _count(
         self,
@@ -478,14 +505,20 @@ class Worker:
         self._fresh.extend(TopicPartition(tp.topic, tp.partition) for tp in partitions)
         log.info("assigned %s", [p.partition for p in partitions])
 
+    def _note_gone(self, partitions: list[TopicPartition]) -> None:
+        if self._txn_revoked is not None:
+            self._txn_revoked.update((tp.topic, tp.partition) for tp in partitions)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", [p.partition for p in partitions])
+        self._note_gone(partitions)
         self.aligner.revoked(partitions)
         if not self.eos:
             self._commit_stored()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s (no commit for lost partitions)", [p.partition for p in partitions])
+        self._note_gone(partitions)
         self.aligner.revoked(partitions)
 
     def _commit_stored(self) -> None:

@@ -33,6 +33,9 @@ class WorkerMetrics:
         self.degraded = Counter("fraudscore_events_degraded", "Scored with defaults", registry=r)
         self.samples = Counter("fraudscore_samples", "Samples published for drift", registry=r)
         self.redis_errors = Counter("fraudscore_redis_errors", "Failed Redis calls", registry=r)
+        self.aborted = Counter(
+            "fraudscore_transactions_aborted", "Exactly-once batches aborted and redone", registry=r
+        )
         self.batch_size = Histogram(
             "fraudscore_batch_size",
             "Records per batch",

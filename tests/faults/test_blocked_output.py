@@ -21,7 +21,16 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import FAST_SESSION, Scenario, wait_until
-from tests.faults.streams import Stream, TopicTail, audit, feed, finish
+from tests.faults.streams import (
+    Feeder,
+    Stream,
+    TopicTail,
+    audit,
+    feed,
+    finish,
+    produce,
+    wait_scored,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -103,3 +112,58 @@ def test_blocked_output_holds_input_and_loses_nothing(
     )
     assert "input resumed (output cleared)" in log
     assert max(rss) - rss[0] < 100, f"memory grew {max(rss) - rss[0]:.0f} MB while blocked"
+
+
+def test_exactly_once_batch_whose_partitions_move_while_held_is_redone(
+    scenario: Callable[..., Scenario], fault_stream: Stream, figures: Callable[..., None]
+) -> None:
+    """Exactly-once: while its output is blocked inside an open transaction, a second worker
+    joins and the rebalance takes a partition of the held batch. Its new owner reads it from
+    the last commit, so the first worker must abort that batch, not commit it."""
+    blocked_id = "fraudscore-eos-blocked"
+    sc = scenario(
+        2,  # the joining worker takes one of the two
+        delivery="exactly-once",
+        sample_rate=0.0,
+        batch_max_ms=200,  # a fifth of a second of input per batch: records of both partitions
+        kafka_config={**FAST_SESSION, "client.id": blocked_id, "max.poll.interval.ms": "10000"},
+    )
+    stream = fault_stream.head(20_000)
+    produce(sc.kafka, sc.topic("labels"), stream.labels())
+    ids = stream.event_ids()
+    scores = TopicTail(sc.kafka, sc.topic("scores"))  # read_committed
+    feeder = Feeder(sc.kafka, sc.tx, stream.transactions(), 1000)
+    try:
+        first = sc.worker("wa")
+        first.wait_log("consuming", 90)
+        feeder.start()
+        wait_scored(scores, 2000, 60, first)
+        # Slow enough that a batch's acknowledgements take seconds (input is held after 1 s),
+        # fast enough that they come well within the transaction's 30 s: a trickle would fail
+        # the batch instead (librdkafka's message timeout is the transaction timeout).
+        quota(sc.kafka, blocked_id, 20_000)
+        assert wait_until(lambda: "input paused: output" in first.log(), 60), first.tail()
+        held = scores.distinct()
+        free = {**FAST_SESSION, "client.id": "fraudscore-eos-free"}
+        second = sc.worker("wb", kafka_config=free)
+        assert wait_until(lambda: "revoked [" in first.log(), 60), first.tail()
+    finally:
+        quota(sc.kafka, blocked_id, None)
+    feeder.finish(120)
+    codes = finish(sc, scores, ids, [first, second], 240)
+    result = audit(ids, scores.sync())
+    feeder.stopped.set()
+    scores.close()
+    log = first.log()
+    figures(
+        events=len(ids),
+        scored_before_the_block=held,
+        aborted=log.count("aborting transaction"),
+        missing=len(result.missing),
+        duplicates=result.duplicates,
+        exits=codes,
+    )
+    assert "revoked during the batch" in log, f"the held batch kept its partitions:\n{log[-3000:]}"
+    assert result.missing == set(), f"{len(result.missing)} events never scored"
+    assert result.duplicates == 0, "a read_committed reader saw duplicates"
+    assert codes == [0, 0], log[-3000:]
