@@ -67,18 +67,25 @@ def compare(
     labels: list[dict[str, object]],
     delay: timedelta = timedelta(days=7),
 ) -> Comparison:
-    """AUC and AP of champion and challenger on events whose labels are due."""
+    """AUC and AP of champion and challenger on events whose labels are due.
+
+    Workers follow the registry, so the stream can hold several champion/challenger pairs: only
+    the pair of the newest shadow-scored event is compared, never a blend of models.
+    """
     shadowed = [s for s in scores if s.get("challenger_score") is not None]
     if not shadowed:
         raise ValueError(
-            "no score record carries a challenger score; set "
-            "FRAUDSCORE_CHALLENGER_VERSION on the workers first"
+            "no score record carries a challenger score; keep a challenger first (the promotion "
+            "gate does, or pin one with FRAUDSCORE_CHALLENGER_VERSION)"
         )
+    newest = max(shadowed, key=lambda s: str(s["event_time"]).replace("Z", ""))
+    pair = (newest["model_version"], newest["challenger_version"])
+    shadowed = [s for s in shadowed if (s["model_version"], s["challenger_version"]) == pair]
     fraud = {str(lab["event_id"]) for lab in labels if lab.get("is_fraud")}
-    newest = max((str(lab["label_time"]) for lab in labels), default=None)
-    if newest is None:
+    last_label = max((str(lab["label_time"]) for lab in labels), default=None)
+    if last_label is None:
         raise ValueError("no labels yet on the labels topic")
-    cutoff = (np.datetime64(newest.replace("Z", "")) - np.timedelta64(delay)).astype(str)
+    cutoff = (np.datetime64(last_label.replace("Z", "")) - np.timedelta64(delay)).astype(str)
     due = [s for s in shadowed if str(s["event_time"]).replace("Z", "") <= cutoff]
     if not due:
         raise ValueError("no shadow-scored event is older than the label delay yet")

@@ -28,6 +28,8 @@ from worker.pipeline import FloatArray
 
 log = logging.getLogger(__name__)
 
+RETRY_REFUSED_S = 60.0  # a challenger that did not load is tried again this much later
+
 
 class NoModel(Exception):
     """The registry has no current bundle."""
@@ -71,7 +73,7 @@ class ModelSource:
         self._model = self._load_current()
         self._pinned = challenger
         self.challenger = self._load(challenger) if challenger else None
-        self._refused: str | None = None  # a challenger version already refused: logged once
+        self._refused: tuple[str, float] | None = None  # a challenger refused, and when
         if challenger is None:
             self._follow_challenger()
 
@@ -94,8 +96,10 @@ class ModelSource:
         return self._model
 
     def shadow(self) -> ServingModel | None:
-        """The challenger to shadow-score, as of the last ``source()`` call."""
-        return self.challenger
+        """The challenger to shadow-score, as of the last ``source()`` call; never the champion
+        itself (a pinned version that has been promoted)."""
+        c = self.challenger
+        return None if c is None or c.version == self._model.version else c
 
     def _maybe_reload(self) -> None:
         try:
@@ -111,22 +115,33 @@ class ModelSource:
         self._model = model
 
     def _follow_challenger(self) -> None:
-        wanted = registry.challenger_version(self._root)
+        try:
+            wanted = registry.challenger_version(self._root)
+        except OSError as exc:  # the pointer replaced under us, a shared filesystem's hiccup
+            log.warning("cannot read the challenger pointer (%s); will look again", exc)
+            return
         if wanted == self._model.version:
             wanted = None  # promoted: the champion is not its own shadow
         current = self.challenger.version if self.challenger is not None else None
-        if wanted == current or (wanted is not None and wanted == self._refused):
+        if wanted == current:
             return
         if wanted is None:
             log.info("challenger %s retired", current)
             self.challenger = None
             return
+        now = time.monotonic()
+        refused, refused_at = self._refused or (None, 0.0)
+        if refused == wanted and now - refused_at < RETRY_REFUSED_S:
+            return
         try:
             model = self._load(wanted)
             model.predict(np.zeros((1, len(model.bundle.feature_names))))
         except (ModelsError, OSError, ValueError) as exc:
-            self._refused = wanted
-            log.error("refusing challenger %s: %s", wanted, exc)
+            self._refused = (wanted, now)
+            log.error(
+                "refusing challenger %s: %s (tried again in %.0f s)", wanted, exc, RETRY_REFUSED_S
+            )
             return
+        self._refused = None
         log.info("challenger: %s -> %s", current or "none", wanted)
         self.challenger = model

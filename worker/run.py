@@ -135,7 +135,7 @@ def run(
         backend=backend,
         check_every_s=settings.model_check_interval_s,
         # the setting pins one; else the version the promotion gate keeps as challenger, followed
-        challenger=settings.challenger_version,
+        challenger=settings.challenger_version or None,  # "" (an unset compose var): follow
     )
     store = open_store(settings)
     check_topics(settings)

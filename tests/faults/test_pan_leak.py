@@ -105,19 +105,13 @@ def tainted_inputs(
     return pan, tx, {k: json.dumps(v).encode() for k, v in labels.items()}
 
 
-# Ids the worker makes itself, not input: a model version "YYYYMMDD-HHMMSS-<hex>" is dash-joined
-# digit groups that pass Luhn for about one training time in ten, and then any scanner (this
-# one, the worker's find_pans) flags it. Left out here so the leak check is deterministic.
-COMPUTED = ("model_version", "challenger_version")
-
-
-def json_texts(rec: Rec, skip: tuple[str, ...] = ()) -> list[str]:
-    """Key, headers and every decoded string of a JSON record (``skip``: top-level fields)."""
+def json_texts(rec: Rec) -> list[str]:
+    """Key, headers and every decoded string of a JSON record, model versions included (their
+    ``20261127T082906Z-...`` form has no digit run a scanner could take for a card number)."""
     out = [(rec.key or b"").decode("latin-1")]
     out += [f"{k}={v.decode('latin-1')}" for k, v in rec.headers]
     doc = rec.doc if isinstance(rec.doc, dict) else {}
-    kept = {k: v for k, v in doc.items() if k not in skip}
-    return out + decoded_strings(json.dumps(kept).encode())
+    return out + decoded_strings(json.dumps(doc).encode())
 
 
 def redis_texts(url: str, prefix: str) -> Iterator[str]:
@@ -210,7 +204,7 @@ def pan_run(
         scores.close()
         sc.close()
     for kind, recs in outputs.items():
-        sinks[kind] = [t for r in recs for t in json_texts(r, COMPUTED)]
+        sinks[kind] = [t for r in recs for t in json_texts(r)]
     require(bool(sinks["redis"] and sinks["dlq"] and sinks["samples"]), "nothing to scan")
     hits = {name: leaks(texts, pans.values()) for name, texts in sinks.items()}
     # the worker's own scanner too, on input-derived text only (no computed ids or numbers)

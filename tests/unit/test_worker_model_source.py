@@ -15,6 +15,7 @@ from models.bundle import METADATA_FILE
 from models.protocol import fold_starts
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
+from worker import model_source
 from worker.model_source import ModelSource, NoModel
 
 
@@ -102,3 +103,37 @@ def test_a_pinned_challenger_ignores_the_registry(tmp_path: Path, result: TrainR
     source()
     shadow = source.shadow()
     assert shadow is not None and shadow.version == pinned
+
+
+def test_a_refused_challenger_is_tried_again_later_and_a_pointer_race_is_survived(
+    tmp_path: Path, result: TrainResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.add_bundle(tmp_path, result, promote_it=True)
+    fixed = registry.add_bundle(tmp_path, result, promote_it=False)
+    meta = (fixed.path / METADATA_FILE).read_text()
+    (fixed.path / METADATA_FILE).write_text("{")
+    (tmp_path / registry.CHALLENGER).write_text(fixed.version + "\n")
+    source = ModelSource(tmp_path, check_every_s=0.0)
+    assert source.shadow() is None
+    (fixed.path / METADATA_FILE).write_text(meta)  # repaired in place
+    source()
+    assert source.shadow() is None, "not retried before RETRY_REFUSED_S"
+    monkeypatch.setattr(model_source, "RETRY_REFUSED_S", 0.0)
+    source()
+    shadow = source.shadow()
+    assert shadow is not None and shadow.version == fixed.version
+
+    def vanished(root: Path) -> str | None:  # promote() unlinks the pointer between two reads
+        raise FileNotFoundError(root / registry.CHALLENGER)
+
+    monkeypatch.setattr(registry, "challenger_version", vanished)
+    assert source().version == registry.current_version(tmp_path)
+    assert source.shadow() is shadow, "kept until the pointer can be read again"
+
+
+def test_a_pinned_challenger_that_is_the_champion_is_not_scored_twice(
+    tmp_path: Path, result: TrainResult
+) -> None:
+    champion = registry.add_bundle(tmp_path, result, promote_it=True).version
+    source = ModelSource(tmp_path, check_every_s=0.0, challenger=champion)
+    assert source().version == champion and source.shadow() is None
