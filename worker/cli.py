@@ -88,9 +88,19 @@ def scenario_cmd(
     Starts nothing: point it at any deployment (compose, local services) whose workers run.
     Exits 1 if a check fails.
     """
+    from confluent_kafka import KafkaException
+
+    from simulator.errors import ProduceError
     from worker.scenario import run_scenario
 
-    checks, produced = run_scenario(Settings(), customers=customers, days=days, timeout_s=timeout)
+    s = Settings()
+    try:
+        checks, produced = run_scenario(s, customers=customers, days=days, timeout_s=timeout)
+    except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args else str(exc)
+        raise fail(f"Kafka at {s.kafka_bootstrap_servers}: {reason}") from None
+    except (ProduceError, RuntimeError) as exc:
+        raise fail(str(exc)) from None
     typer.echo(f"produced {produced:,} events and 3 malformed records")
     for c in checks:
         typer.echo(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")

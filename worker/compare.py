@@ -16,6 +16,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from worker.kafka import watermarks
 from worker.settings import Settings
 
 
@@ -44,7 +45,7 @@ def read_topic(settings: Settings, topic: str) -> list[dict[str, object]]:
             TopicPartition(topic, p)
             for p in c.list_topics(topic, timeout=10).topics[topic].partitions
         ]
-        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+        ends = {tp.partition: watermarks(c, tp)[1] for tp in parts}
         c.assign([TopicPartition(topic, p, 0) for p in ends])
         out: list[dict[str, object]] = []
         left = {p for p, end in ends.items() if end > 0}

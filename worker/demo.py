@@ -36,6 +36,7 @@ from simulator.dataset import read_dataset, write_dataset
 from simulator.events import default_id_prefix
 from simulator.generate import generate
 from simulator.produce import produce_stream
+from worker.kafka import watermarks
 from worker.settings import Settings
 
 DEMO_DIR = Path("var/demo")
@@ -103,7 +104,7 @@ def end_offsets(settings: Settings, topics: list[str]) -> list[TopicPartition]:
         for topic in topics:
             meta = c.list_topics(topic, timeout=10).topics[topic]
             for p in meta.partitions:
-                high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                high = watermarks(c, TopicPartition(topic, p))[1]
                 out.append(TopicPartition(topic, p, high))
         return out
     finally:

@@ -28,7 +28,13 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from worker.decode import Rejection, decode
-from worker.kafka import DeliveryTracker, committed, consumer_config, producer_config
+from worker.kafka import (
+    DeliveryTracker,
+    committed,
+    consumer_config,
+    producer_config,
+    watermarks,
+)
 from worker.settings import Settings
 
 
@@ -94,10 +100,7 @@ def read_dlq(
     if not from_beginning:
         for tp in committed(consumer, parts):
             starts[tp.partition] = max(tp.offset, 0)
-    ends = {
-        tp.partition: consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1]
-        for tp in parts
-    }
+    ends = {tp.partition: watermarks(consumer, tp)[1] for tp in parts}
     todo = {p for p in ends if ends[p] > starts[p]}
     consumer.assign([TopicPartition(topic, p, starts[p]) for p in todo])
     n = 0

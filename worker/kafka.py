@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -103,27 +104,50 @@ def committed(
 ) -> list[TopicPartition]:
     """Committed offsets, retried with backoff: a group coordinator that is still loading or
     has just moved answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS for a moment."""
+    result: list[TopicPartition] = _retrying(
+        "committed offsets", lambda: consumer.committed(partitions, timeout=10), attempts
+    )
+    return result
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, attempts: int = 6) -> tuple[int, int]:
+    """A partition's low and high watermarks, asked of its leader and retried with backoff: a
+    topic just created, or a leader just moved, answers NOT_LEADER_FOR_PARTITION for a moment."""
+    low, high = _retrying(
+        "watermark offsets",
+        lambda: consumer.get_watermark_offsets(tp, timeout=10, cached=False),
+        attempts,
+    )
+    return int(low), int(high)
+
+
+T = TypeVar("T")
+
+_SETTLING = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,  # a topic this young is not in every cache yet
+)
+
+
+def _retrying(what: str, call: Callable[[], T], attempts: int) -> T:
+    """``call()``, again after 0.1, 0.2, 0.4 ... s while the cluster answers that it is still
+    settling (retriable errors, coordinators and leaders moving); other errors raise at once."""
     delay = 0.1
     for attempt in range(attempts):
         try:
-            result: list[TopicPartition] = consumer.committed(partitions, timeout=10)
-            return result
+            return call()
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
-            if attempt == attempts - 1 or not (err.retriable() or _is_coordinator_error(err)):
+            if attempt == attempts - 1 or not (err.retriable() or err.code() in _SETTLING):
                 raise
-            log.info("committed offsets not available yet (%s); retrying", err.str())
+            log.info("%s not available yet (%s); retrying", what, err.str())
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")
-
-
-def _is_coordinator_error(err: KafkaError) -> bool:
-    return err.code() in (
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-    )
 
 
 def raise_for_message_error(msg: Message) -> None:
