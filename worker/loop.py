@@ -320,8 +320,7 @@ class Worker:
     def _pause_until_redis(self, records: list[InRecord], exc: Exception) -> None:
         """Rewind the batch, hold input (group membership kept by polling), retry, resume."""
         log.warning("Redis unavailable, pausing consumption: %s", exc)
-        for tp in first_offsets(records):
-            self.consumer.seek(tp)
+        self._rewind(records)
         self.hold.hold("redis")
         self.health.paused, self.health.redis_ok = True, False
         delay = 0.05
@@ -383,7 +382,7 @@ class Worker:
         if not self._fresh:
             return
         fresh, self._fresh = self._fresh, []
-        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        mine = self._owned()
         fresh = [tp for tp in fresh if (tp.topic, tp.partition) in mine]
         if not fresh:
             return
@@ -408,8 +407,8 @@ class Worker:
             # Waiting for held outputs polls the consumer, so a rebalance may have taken a
             # partition of this batch; its new owner reads it from the last commit, and
             # committing these offsets too would score that work twice.
-            gone = {(r.topic, r.partition) for r in records} & self._txn_revoked
-            if gone:
+            revoked = self._txn_revoked  # usually empty: then no per-record work
+            if revoked and (gone := {(r.topic, r.partition) for r in records} & revoked):
                 why = f"partitions {sorted(part for _, part in gone)} revoked during the batch"
                 self._abort(records, why)
                 return False
@@ -443,19 +442,23 @@ class Worker:
     def _store_offsets(self, offsets: list[TopicPartition]) -> None:
         """Store the batch's offsets for the partitions still ours; one revoked while its batch
         was in flight is re-read by its new owner from the last commit (at-least-once)."""
-        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        mine = self._owned()
         kept = [tp for tp in offsets if (tp.topic, tp.partition) in mine]
         if kept:
             self.consumer.store_offsets(offsets=kept)
 
+    def _owned(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+
     def _rewind(self, records: list[InRecord]) -> None:
-        """Back to the batch's first offsets, which the last committed transaction left.
+        """Back to the batch's first offsets, so the batch is read again (a Redis outage, an
+        aborted transaction: the last commit left exactly those offsets).
 
         Not the group's committed offsets: a partition with none yet (the group's first
-        transaction) would keep its position past the aborted batch and skip it, and asking the
+        transaction) would keep its position past the batch and skip it, and asking the
         coordinator is a round trip to what may have caused the abort.
         """
-        mine = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        mine = self._owned()
         for tp in first_offsets(records):
             if (tp.topic, tp.partition) not in mine:
                 continue

@@ -86,6 +86,12 @@ class ModelSource:
     def _load(self, version: str) -> ServingModel:
         return ServingModel(load_bundle(registry.bundle_path(self._root, version)), self._backend)
 
+    def _load_checked(self, version: str) -> ServingModel:
+        """Loaded and made to predict once, so a broken bundle fails here, not mid-batch."""
+        model = self._load(version)
+        model.predict(np.zeros((1, len(model.bundle.feature_names))))
+        return model
+
     def __call__(self) -> ServingModel:
         now = time.monotonic()
         if now - self._checked >= self._check_every_s:
@@ -106,8 +112,7 @@ class ModelSource:
             version = registry.current_version(self._root)
             if version is None or version == self._model.version:
                 return
-            model = self._load(version)
-            model.predict(np.zeros((1, len(model.bundle.feature_names))))  # fail here, not later
+            model = self._load_checked(version)
         except (ModelsError, OSError, ValueError) as exc:
             log.error("refusing new model: %s; still serving %s", exc, self._model.version)
             return
@@ -134,8 +139,7 @@ class ModelSource:
         if refused == wanted and now - refused_at < RETRY_REFUSED_S:
             return
         try:
-            model = self._load(wanted)
-            model.predict(np.zeros((1, len(model.bundle.feature_names))))
+            model = self._load_checked(wanted)
         except (ModelsError, OSError, ValueError) as exc:
             self._refused = (wanted, now)
             log.error(
