@@ -18,6 +18,9 @@ RUN useradd --create-home --uid 10001 fraudscore \
 WORKDIR /app
 # only what the package needs: no .venv, var/ or .git in the image layers
 COPY pyproject.toml README.md requirements.lock ./
+COPY core ./core
+COPY decision ./decision
+COPY cli ./cli
 COPY worker ./worker
 COPY features ./features
 COPY models ./models

@@ -34,8 +34,8 @@ from analyst.labels import (
     parse_time,
     read_alert,
 )
-from worker.messages import Alert, mask_pans
-from worker.settings import Settings
+from core.messages import Alert, mask_pans
+from core.settings import Settings
 
 app = typer.Typer(
     help="Fraud analyst tools: tail alerts, label transactions.",

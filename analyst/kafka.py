@@ -26,8 +26,8 @@ from confluent_kafka import (
 )
 
 from analyst.errors import BrokerError
-from worker.messages import LabelEvent
-from worker.settings import Settings
+from core.messages import LabelEvent
+from core.settings import Settings
 
 METADATA_TIMEOUT_S = 10.0
 

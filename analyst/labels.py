@@ -16,7 +16,7 @@ from typing import Literal, TypeVar
 from pydantic import ValidationError
 
 from analyst.errors import InputError
-from worker.messages import Alert, LabelEvent, mask_pans
+from core.messages import Alert, LabelEvent, mask_pans
 
 Source = Literal["analyst", "chargeback"]
 T = TypeVar("T")

@@ -4,7 +4,7 @@ Every variant runs on the real broker and Redis, in the same run, on its own top
 group and Redis key prefix (``benchmarks.infra``), fed the same simulated events
 (``benchmarks.data``):
 
-- ``worker``: the real worker as one subprocess (``python -m worker.cli worker``), at saturation
+- ``worker``: the real worker as one subprocess (``python -m cli.main worker``), at saturation
   on a pre-loaded backlog and at fixed offered rates (``benchmarks.harness``);
 - ``naive``: the same job one message at a time (``benchmarks.naive``);
 - ``passthrough``: consume -> produce the same bytes, no processing: the Kafka ceiling

@@ -1,6 +1,6 @@
 """``fraudscore bench``: the worker against its baselines on the real broker and Redis.
 
-``worker.cli`` mounts ``app`` (``python -m benchmarks bench`` runs the same command). The steps
+``cli.main`` mounts ``app`` (``python -m benchmarks bench`` runs the same command). The steps
 are in ``benchmarks.suite``. Every expected failure (broker or Redis down, a worker that does not
 start, a bad model) prints one red line and exits 1; a traceback means a bug.
 """
@@ -19,11 +19,11 @@ from rich.console import Console
 from benchmarks import report
 from benchmarks.infra import BenchError
 from benchmarks.suite import BenchOptions, run_bench
+from core.kafka import DeliveryFailed
 from features.online import StoreUnavailable
 from models.errors import ModelsError
 from models.scorer import BACKENDS
-from worker.kafka import DeliveryFailed
-from worker.model_source import NoModel
+from models.serving import NoModel
 from worker.run import StartupError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)

@@ -1,4 +1,4 @@
-"""The real worker as one process (``python -m worker.cli worker``), measured from outside.
+"""The real worker as one process (``python -m cli.main worker``), measured from outside.
 
 Saturation (``saturation``):
 
@@ -43,10 +43,10 @@ from benchmarks.infra import (
 )
 from benchmarks.report import VariantResult
 from benchmarks.stats import Pacer, Position, join_latencies, offered_rate, steady_rate, summarize
+from core.kafka import DeliveryTracker
+from core.settings import Settings
 from models.scorer import Backend
 from simulator.events import Outgoing
-from worker.kafka import DeliveryTracker
-from worker.settings import Settings
 
 Tick = Callable[[int], None]  # progress: outputs so far
 
@@ -74,7 +74,7 @@ class WorkerProcess:
         self._cpu0, self._t0 = _children_cpu(), time.monotonic()
         self.started_ms = time.time() * 1000  # wall clock, comparable to Kafka timestamps
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **settings_env(s), "FRAUDSCORE_LOG_LEVEL": "INFO"},

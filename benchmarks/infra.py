@@ -22,11 +22,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.stats import Position
+from core.kafka import DeliveryTracker
+from core.settings import Settings
 from devstack import TopicError, TopicSpec, ensure_topics
 from features.online import OnlineStore, StoreEvent, StoreLabel, connect
 from simulator.events import Outgoing
-from worker.kafka import DeliveryTracker
-from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -30,16 +30,16 @@ from benchmarks.data import count_tx
 from benchmarks.infra import load_input, score_times
 from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
+from core.decode import Rejection, decode
+from core.messages import Alert, Sample, ScoreRecord, TransactionEvent
+from core.settings import Settings
+from decision.pipeline import InRecord, alert_id, dead_letter, event_ms, is_sampled
 from features.online import KEY_TTL_S
 from features.registry import DAY_MS, FEATURE_NAMES, LABEL_DELAY_DAYS, WINDOWS_DAYS
 from models.bundle import ModelBundle
 from models.reasons import top_reasons
 from simulator.events import Outgoing
-from worker.decode import Rejection, decode
 from worker.labels import parse_labels
-from worker.messages import Alert, Sample, ScoreRecord, TransactionEvent
-from worker.pipeline import InRecord, alert_id, dead_letter, event_ms, is_sampled
-from worker.settings import Settings
 
 SLACK_MS = 7 * DAY_MS  # as velocity.lua: terminal sets are pruned this much later
 

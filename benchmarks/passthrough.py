@@ -1,6 +1,6 @@
 """The Kafka ceiling: the worker's consume -> produce -> commit cycle with no processing at all.
 
-Same librdkafka settings as the worker (``worker.kafka``), same batch size and wait, same
+Same librdkafka settings as the worker (``core.kafka``), same batch size and wait, same
 at-least-once protocol: consume a batch, produce each value unchanged to the output topic, flush
 (wait for every acknowledgement), store the batch's offsets. Whatever the worker does on top of
 this is what its processing costs; nothing on this machine can go faster through this client.
@@ -17,10 +17,10 @@ from benchmarks.data import count_tx
 from benchmarks.infra import load_input, read_topic
 from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
+from core.kafka import DeliveryTracker, make_consumer, make_producer, poll_batch
+from core.settings import Settings
 from simulator.events import Outgoing
-from worker.kafka import DeliveryTracker, make_consumer, make_producer, poll_batch
 from worker.loop import next_offsets, to_records
-from worker.settings import Settings
 
 
 def passthrough(

@@ -24,13 +24,13 @@ from typing import Any
 from benchmarks.data import count_tx
 from benchmarks.infra import load_input
 from benchmarks.report import ProfileResult, Stage
+from core.settings import Settings
 from models.scorer import Backend
+from models.serving import ModelSource
 from simulator.events import Outgoing
 from worker.loop import Worker
 from worker.metrics import Health, WorkerMetrics
-from worker.model_source import ModelSource
 from worker.run import check_topics, open_store
-from worker.settings import Settings
 
 FuncKey = tuple[str, int, str]
 RawStats = dict[FuncKey, tuple[Any, ...]]  # pstats.Stats.stats: (cc, nc, tt, ct, callers)
@@ -44,12 +44,12 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
     ),
     ("consume (fetch wait + hand-over)", (("~", "'consume' of", True),)),
     ("messages -> records", (("worker/loop.py", "to_records", True),)),
-    ("decode + validate (pydantic)", (("worker/pipeline.py", "split", False),)),
+    ("decode + validate (pydantic)", (("decision/pipeline.py", "split", False),)),
     ("enrich (Redis, one Lua call per batch)", (("worker/loop.py", "_enrich", False),)),
-    ("feature matrix", (("worker/pipeline.py", "feature_matrix", False),)),
-    ("predict (one call per batch)", (("worker/model_source.py", "predict", False),)),
-    ("reasons (TreeSHAP, alerts only)", (("worker/model_source.py", "reasons", False),)),
-    ("route + serialize outputs (pydantic JSON)", (("worker/pipeline.py", "score", False),)),
+    ("feature matrix", (("decision/pipeline.py", "feature_matrix", False),)),
+    ("predict (one call per batch)", (("models/serving.py", "predict", False),)),
+    ("reasons (TreeSHAP, alerts only)", (("models/serving.py", "reasons", False),)),
+    ("route + serialize outputs (pydantic JSON)", (("decision/pipeline.py", "score", False),)),
     ("produce + wait for acks", (("worker/loop.py", "_publish", False),)),
     ("store offsets", (("worker/loop.py", "_commit_batch", False),)),
     (
@@ -63,7 +63,7 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
         "metrics + bad-input guard",
         (("worker/loop.py", "_count", False), ("worker/loop.py", "observe", False)),
     ),
-    ("model source check", (("worker/model_source.py", "__call__", False),)),
+    ("model source check", (("models/serving.py", "__call__", False),)),
     ("close (flush, commit, leave group)", (("worker/loop.py", "_close", False),)),
 )
 # Stages that contain others: their own figure is net of the inner ones.

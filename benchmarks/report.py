@@ -93,7 +93,7 @@ METHOD = (
     "first to the last one, by the broker's append time (output topics use LogAppendTime).",
     "- Latency: a score's append time minus its input's create time (the paced producer's "
     "produce call), joined on the input's partition and offset; the warm-up is not counted.",
-    "- The worker runs as one `python -m worker.cli worker --max-events N` process; naive and "
+    "- The worker runs as one `python -m cli.main worker --max-events N` process; naive and "
     "passthrough run in the benchmark's process. CPU cores = CPU seconds / wall seconds of that "
     "process (the worker's include its start-up).",
     "- Ratios are the robust figures: other work on the machine shows in the load averages.",

@@ -31,11 +31,11 @@ from benchmarks import data, drift_step, harness, infra, report
 from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
+from core.settings import Settings
 from models import registry
 from models.bundle import load_bundle
 from models.scorer import Backend
 from simulator.events import Outgoing
-from worker.settings import Settings
 
 
 @dataclass(frozen=True)

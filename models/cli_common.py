@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from core.settings import get_settings
 from models.errors import ModelsError
-from worker.settings import get_settings
 
 out = Console()
 err = Console(stderr=True)

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.settings import Settings
 from models import registry
-from worker.settings import Settings
 
 METRICS = ("average_precision", "card_precision_at_100", "auc")
 LABELS = {"average_precision": "AP", "card_precision_at_100": "CP@100", "auc": "AUC"}

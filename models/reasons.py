@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from core.messages import Reason
 from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
-from worker.messages import Reason
 
 
 def _states_value(template: str) -> bool:

@@ -34,13 +34,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from core.settings import Settings, get_settings
 from models import gate as gates
 from models import registry
 from models.cli_common import ModelDir, err, expected_errors, fail, fmt, out, root_dir
 from models.retrain import RetrainResult, build_training_set, retrain
 from models.retrain_report import REPORT_MD
 from models.retrain_source import StreamData, Tick, from_file, from_topics
-from worker.settings import Settings, get_settings
 
 RETRAIN_EPILOG = (
     "Example: fraudscore retrain --promote auto  (reads FRAUDSCORE_TOPIC_TRANSACTIONS and "

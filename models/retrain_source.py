@@ -30,13 +30,13 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from core.decode import Rejection, decode
+from core.messages import LabelEvent
+from core.settings import Settings
 from features.offline import local_ms
 from features.registry import LABEL_DELAY_DAYS
 from models.data import load_transactions
 from models.errors import DataError
-from worker.decode import Rejection, decode
-from worker.messages import LabelEvent
-from worker.settings import Settings
 
 TX_COLUMNS = (
     "TRANSACTION_ID",

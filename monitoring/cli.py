@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.settings import Settings
 from features.registry import FEATURE_NAMES
 from monitoring.errors import InputDataError, MonitoringError
 from monitoring.summary import DriftSummary
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     from monitoring.tracker import ReferenceLoader

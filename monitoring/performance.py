@@ -37,9 +37,9 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from core.messages import LabelEvent, ScoreRecord
 from models.metrics import average_precision, card_days, card_precision_at_k
 from monitoring.performance_types import DayPerformance, ratios
-from worker.messages import LabelEvent, ScoreRecord
 
 __all__ = [
     "EVENT_COLUMNS",

@@ -1,6 +1,6 @@
 """``fraudscore perf``: run the performance monitor, print the per-day table.
 
-Mounted by ``worker.cli`` as its own group next to ``fraudscore drift`` because it is its own
+Mounted by ``cli.main`` as its own group next to ``fraudscore drift`` because it is its own
 process (``monitoring.performance_run`` says why). The modules that import pandas and
 scikit-learn are imported inside the commands, so mounting this group costs nothing.
 """

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from core.settings import Settings
 from monitoring.errors import MonitoringError
 from monitoring.metrics import PerformanceMetrics
 from monitoring.performance_alarm import (
@@ -39,7 +40,6 @@ from monitoring.performance_types import (
     write_snapshot,
 )
 from monitoring.store import write_index
-from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,8 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from core.messages import LabelEvent, ScoreRecord
+from core.settings import Settings
 from monitoring.metrics import PerformanceMetrics
 from monitoring.performance_alarm import ExpectedLoader
 from monitoring.performance_evaluate import Evaluator, check_retention, open_store
@@ -52,8 +54,6 @@ from monitoring.sidecar import (
     check_topics,
     publish_event,
 )
-from worker.messages import LabelEvent, ScoreRecord
-from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

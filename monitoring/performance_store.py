@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.messages import LabelEvent, ScoreRecord
 from monitoring.errors import StateStoreError
 from monitoring.performance import (
     EVENT_COLUMNS,
@@ -45,7 +46,6 @@ from monitoring.performance import (
     to_ms,
 )
 from monitoring.performance_types import AlarmMetric, AlarmStatus, DayPerformance
-from worker.messages import LabelEvent, ScoreRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (

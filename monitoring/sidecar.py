@@ -35,14 +35,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from core.messages import Sample
+from core.settings import Settings
 from features.registry import FEATURE_NAMES
 from monitoring.errors import BrokerError, MonitoringError
 from monitoring.metrics import DriftMetrics, PerformanceMetrics
 from monitoring.performance_types import PerformanceAlarm
 from monitoring.serve import serve_http
 from monitoring.summary import DriftEvent
-from worker.messages import Sample
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     from monitoring.tracker import ReferenceLoader

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.messages import Sample
 from monitoring.drift import reference_frame, run_drift
 from monitoring.errors import InputDataError
 from monitoring.metrics import DriftMetrics
 from monitoring.store import StoredReport, list_reports, save_report, write_index
 from monitoring.summary import DriftEvent, Status
 from monitoring.window import SampleWindow
-from worker.messages import Sample
 
 log = logging.getLogger(__name__)
 

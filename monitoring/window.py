@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from worker.messages import Sample
+from core.messages import Sample
 
 DueReason = Literal["full", "schedule"]
 

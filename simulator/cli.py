@@ -1,6 +1,6 @@
 """``fraudscore simulate`` and ``fraudscore produce``: make a dataset, replay it to Kafka.
 
-``worker.cli`` mounts ``app``. Every expected failure (bad option, missing file, wrong columns,
+``cli.main`` mounts ``app``. Every expected failure (bad option, missing file, wrong columns,
 broker down) prints one red line and exits 1; a traceback means a bug.
 """
 
@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from core.settings import Settings, get_settings
 from simulator.config import SimulationConfig
 from simulator.dataset import Summary, read_dataset, summarize, write_dataset
 from simulator.errors import SimulatorError
 from simulator.generate import generate
 from simulator.produce import produce_stream
-from worker.settings import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()

@@ -15,11 +15,11 @@ from typing import Any, Literal, NamedTuple, cast
 import numpy as np
 import pandas as pd
 
+from core.messages import LabelEvent, TransactionEvent
 from simulator.config import SimulationConfig
 from simulator.dataset import dataset_config, labels_frame
 from simulator.errors import SimulatorError
 from simulator.generate import COLUMNS
-from worker.messages import LabelEvent, TransactionEvent
 
 _PREFIX = re.compile(r"^[A-Za-z0-9._:\-]{0,40}$")  # leaves room for 7+ digits in a 64-char id
 _DIGIT_TAIL = re.compile(r"\d+(?:-\d+)*-?$")  # digits a dash would join to the id's digits

@@ -23,6 +23,7 @@ import pandas as pd
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core.settings import Settings
 from simulator.errors import ProduceError
 from simulator.events import (
     check_prefix,
@@ -33,7 +34,6 @@ from simulator.events import (
     to_event,
     to_label,
 )
-from worker.settings import Settings
 
 __all__ = ["ProduceStats", "default_id_prefix", "produce_stream", "to_event", "to_label"]
 

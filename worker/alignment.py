@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from core.kafka import committed
+from core.messages import TransactionEvent
+from decision.pipeline import InRecord, event_ms
 from features.online import OnlineStore, StoreUnavailable
-from worker.kafka import committed
-from worker.messages import TransactionEvent
-from worker.pipeline import InRecord, event_ms
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
+from core.kafka import committed
+from core.messages import LabelEvent, mask_pans
 from features.online import OnlineStore, StoreLabel, StoreUnavailable
-from worker.kafka import committed
-from worker.messages import LabelEvent, mask_pans
 
 log = logging.getLogger(__name__)
 

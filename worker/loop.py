@@ -35,22 +35,22 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from features.online import OnlineStore, StoreUnavailable
-from worker import pipeline
-from worker.alignment import Aligner
-from worker.hold import InputHold
-from worker.kafka import (
+from core.kafka import (
     DeliveryTracker,
     make_consumer,
     make_producer,
     poll_batch,
     raise_for_message_error,
 )
+from core.messages import TransactionEvent
+from core.settings import DeliveryMode, RedisFailurePolicy, Settings
+from decision import pipeline
+from decision.pipeline import InRecord, OutRecord, ScoringModel, Topics
+from features.online import OnlineStore, StoreUnavailable
+from worker.alignment import Aligner
+from worker.hold import InputHold
 from worker.labels import LabelFeed
-from worker.messages import TransactionEvent
 from worker.metrics import Health, WorkerMetrics
-from worker.pipeline import InRecord, OutRecord, ScoringModel, Topics
-from worker.settings import DeliveryMode, RedisFailurePolicy, Settings
 from worker.watchdog import Watchdog
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ import redis
 from confluent_kafka.admin import AdminClient
 from redis.exceptions import RedisClusterException
 
+from core.settings import Settings
 from features.online import Client, OnlineStore, StoreUnavailable, TlsFiles, connect
 from models.scorer import BACKENDS
+from models.serving import ModelSource
 from worker.loop import Worker, WorkerStats
 from worker.metrics import Health, WorkerMetrics, serve
-from worker.model_source import ModelSource
-from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,15 @@ from typing import Any
 import pytest
 import yaml
 
+from cli import schema
+from core.messages import Alert, LabelEvent
+from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from devstack.settings import DevstackSettings
 from models import registry
 from simulator.dataset import write_dataset
 from tests.docs.cli import invoke
 from tests.docs.extract import ROOT, Command, code_blocks
-from worker import schema
-from worker.messages import Alert, LabelEvent
-from worker.settings import Settings
 
 COMPOSE = ROOT / "docker-compose.yml"
 

@@ -26,6 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from core.decode import Rejection, decode
+from core.messages import Alert, TransactionEvent
+from decision.pipeline import alert_id
 from devstack import TopicSpec, ensure_topics
 from tests.docs.cli import parse_problem
 from tests.docs.extract import (
@@ -43,9 +46,6 @@ from tests.docs.extract import (
     segments,
 )
 from tests.docs.runners import DocRun, known_env_names, readme_alert, runner_for, static_problems
-from worker.decode import Rejection, decode
-from worker.messages import Alert, TransactionEvent
-from worker.pipeline import alert_id
 
 # the small dataset behind `train` and `models` has a test week without fraud; sklearn says so
 pytestmark = pytest.mark.filterwarnings("ignore:No positive class found:UserWarning")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from worker.loop import WorkerStats
 from worker.run import run
-from worker.settings import Settings
 
 
 def e2e_settings(

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli.compare import compare
 from models import registry
 from models.protocol import fold_starts
 from models.train import train_model
 from simulator.produce import produce_stream
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.compare import compare
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -27,6 +27,8 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
+from core.messages import LabelEvent, ScoreRecord
+from core.settings import Settings
 from models import registry
 from models.gate import GateRule
 from models.protocol import fold_starts
@@ -41,8 +43,6 @@ from simulator.config import SimulationConfig
 from simulator.events import Outgoing, event_stream
 from simulator.generate import generate
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.messages import LabelEvent, ScoreRecord
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

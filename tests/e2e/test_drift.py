@@ -32,6 +32,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
+from core.settings import Settings
+from decision.pipeline import is_sampled
 from features.registry import FEATURE_NAMES
 from monitoring.cli import bundle_reference_loader
 from monitoring.sidecar import SidecarStats, run_sidecar
@@ -42,8 +44,6 @@ from simulator.generate import generate
 from simulator.produce import produce_stream
 from tests.e2e.conftest import E2E_CONFIG
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.pipeline import is_sampled
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
+from core.messages import find_pans
 from simulator.produce import produce_stream
 from tests.e2e.helpers import committed_at_end, e2e_settings, read_all, running_worker
-from worker.messages import find_pans
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

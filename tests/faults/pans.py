@@ -1,4 +1,4 @@
-"""Test card numbers made at runtime, and a PAN scanner independent of ``worker.messages``.
+"""Test card numbers made at runtime, and a PAN scanner independent of ``core.messages``.
 
 No card number is written in this repository: ``make_pan`` draws digits from a seeded generator
 and appends the Luhn check digit. The scanner is written from the definition (13-19 digits,

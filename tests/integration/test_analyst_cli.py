@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from analyst import cli
 from analyst.alerts import follow
 from analyst.kafka import alert_values
+from core.messages import Alert, LabelEvent, find_pans
+from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from tests.e2e.helpers import read_all
 from tests.unit.test_analyst_alerts import make_alert
-from worker.messages import Alert, LabelEvent, find_pans
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 runner = CliRunner()

@@ -18,14 +18,14 @@ from confluent_kafka import Producer
 from typer.testing import CliRunner
 
 from analyst import cli
+from core.messages import Alert, LabelEvent, Reason, Sample, TransactionEvent
+from core.settings import Settings
 from models import registry
 from models.protocol import fold_starts
 from models.train import train_model
 from simulator.config import SimulationConfig
 from simulator.generate import generate
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.messages import Alert, LabelEvent, Reason, Sample, TransactionEvent
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ import pytest
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
+from cli.main import app
+from core.settings import Settings
 from simulator.events import to_event
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.cli import app
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from core.messages import ScoreRecord
 from tests.docs.extract import ROOT, Block, blocks, commands
 from tests.e2e.conftest import e2e_dataset, e2e_model_dir  # noqa: F401  (fixtures used below)
 from tests.e2e.helpers import e2e_settings, read_all, running_worker
-from worker.messages import ScoreRecord
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,6 +15,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
+from core.messages import Sample
+from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from features.registry import FEATURE_NAMES
 from monitoring.errors import BrokerError
@@ -22,8 +24,6 @@ from monitoring.serve import serve_http
 from monitoring.sidecar import run_sidecar
 from monitoring.store import list_reports, write_index
 from monitoring.summary import DriftEvent
-from worker.messages import Sample
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,10 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from typer.testing import CliRunner
 
+from core.messages import LabelEvent, ScoreRecord
 from devstack import TopicSpec, ensure_topics
 from monitoring.performance_cli import app
 from monitoring.performance_types import PerformanceAlarm, PerformanceSnapshot
-from worker.messages import LabelEvent, ScoreRecord
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from core.settings import Settings
 from features.online import StoreEvent, StoreLabel
 from worker.run import StartupError, open_store
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

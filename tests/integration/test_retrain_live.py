@@ -15,6 +15,8 @@ import pytest
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
+from cli.main import app
+from core.settings import Settings, get_settings
 from devstack import TopicSpec, ensure_topics
 from models import registry
 from models.retrain import build_training_set
@@ -25,8 +27,6 @@ from simulator.dataset import write_dataset
 from simulator.events import to_event
 from simulator.generate import generate
 from simulator.produce import produce_stream
-from worker.cli import app
-from worker.settings import Settings, get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 CFG = SimulationConfig(

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
+from core.settings import Settings
 from tests.e2e.helpers import e2e_settings, running_worker
-from worker.cli import app
-from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -15,12 +15,12 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # the admin re-export is invisible to mypy
 from typer.testing import CliRunner
 
+from core.settings import Settings, get_settings
 from simulator.cli import app
 from simulator.config import SimulationConfig
 from simulator.errors import ProduceError
 from simulator.generate import generate
 from simulator.produce import default_id_prefix, produce_stream
-from worker.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
 CFG = SimulationConfig(

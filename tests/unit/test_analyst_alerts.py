@@ -21,7 +21,7 @@ from analyst.alerts import (
     follow,
     parse_alert,
 )
-from worker.messages import Alert, Reason, find_pans
+from core.messages import Alert, Reason, find_pans
 
 PAN = "4111111111111111"
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner, Result
 
 from analyst import cli, kafka
 from analyst.kafka import Delivered
+from core.messages import LabelEvent, find_pans
+from core.settings import Settings
 from tests.unit.test_analyst_alerts import make_alert
-from worker.messages import LabelEvent, find_pans
-from worker.settings import Settings
 
 runner = CliRunner()
 PAN = "4111111111111111"

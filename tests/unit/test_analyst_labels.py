@@ -18,8 +18,8 @@ from analyst.labels import (
     parse_time,
     read_alert,
 )
+from core.messages import LabelEvent
 from tests.unit.test_analyst_alerts import make_alert
-from worker.messages import LabelEvent
 
 PAN = "4111111111111111"
 T0 = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)

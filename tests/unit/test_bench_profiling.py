@@ -10,9 +10,9 @@ from benchmarks.profiling import FuncKey, RawStats, breakdown, stage_seconds, to
 
 CONSUME: FuncKey = ("~", 0, "<method 'consume' of 'cimpl.Consumer' objects>")
 LABELS: FuncKey = ("/x/worker/labels.py", 60, "drain")
-SCORE: FuncKey = ("/x/worker/pipeline.py", 170, "score")
-PREDICT: FuncKey = ("/x/worker/model_source.py", 40, "predict")
-REASONS: FuncKey = ("/x/worker/model_source.py", 44, "reasons")
+SCORE: FuncKey = ("/x/decision/pipeline.py", 170, "score")
+PREDICT: FuncKey = ("/x/models/serving.py", 40, "predict")
+REASONS: FuncKey = ("/x/models/serving.py", 44, "reasons")
 COMMIT: FuncKey = ("/x/worker/loop.py", 280, "_commit_batch")
 PUBLISH: FuncKey = ("/x/worker/loop.py", 120, "_publish")
 OTHER_PREDICT: FuncKey = ("/x/models/scorer.py", 105, "predict")  # inside ServingModel.predict

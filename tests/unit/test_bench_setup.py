@@ -10,8 +10,8 @@ import pytest
 
 from benchmarks.data import build_at_least, count_tx, days_for, split_at, take
 from benchmarks.infra import settings_env, topic_specs, variant_settings
+from core.settings import Settings
 from simulator.events import Outgoing
-from worker.settings import Settings
 
 
 def test_variant_settings_are_unique_and_reach_the_subprocess(
@@ -25,7 +25,7 @@ def test_variant_settings_are_unique_and_reach_the_subprocess(
     assert s.redis_key_prefix == "bench-abc123-sat" and s.model_dir == tmp_path.resolve()
     for key, value in settings_env(s).items():
         monkeypatch.setenv(key, value)
-    seen = Settings()  # what ``python -m worker.cli worker`` reads
+    seen = Settings()  # what ``python -m cli.main worker`` reads
     for name in (
         "kafka_bootstrap_servers",
         "redis_url",

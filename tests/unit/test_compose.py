@@ -112,9 +112,9 @@ def test_app_environment_points_at_compose_services(services: dict[str, Any]) ->
 def test_every_fraudscore_env_name_is_a_real_setting(compose: dict[str, Any]) -> None:
     """A typo in a FRAUDSCORE_* name would be silently ignored by pydantic-settings."""
     try:
-        from worker.settings import Settings
+        from core.settings import Settings
     except ImportError as exc:
-        pytest.skip(f"worker.settings.Settings does not exist yet ({exc})")
+        pytest.skip(f"core.settings.Settings does not exist yet ({exc})")
     known = {f"FRAUDSCORE_{field.upper()}" for field in Settings.model_fields}
     local = {f"FRAUDSCORE_LOCAL_{field.upper()}" for field in DevstackSettings.model_fields}
     used = {m for s in _strings(compose) for m in re.findall(r"FRAUDSCORE_[A-Z0-9_]+", s)}

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.settings import Settings
 from devstack.topics import DEFAULT_TOPICS
-from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

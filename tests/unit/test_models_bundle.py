@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.messages import find_pans
 from features.registry import FEATURE_NAMES, registry_hash
 from models.bundle import (
     IMPORTANCE_PLOT,
@@ -26,7 +27,6 @@ from models.bundle import (
 from models.protocol import fold_starts
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
-from worker.messages import find_pans
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from models import registry
 from models.cli import app
 from models.gate import Decision, GateRule, apply, decide
 from models.protocol import fold_starts
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
-from worker.settings import Settings
 
 CHAMPION = {"auc": 0.90, "average_precision": 0.60, "card_precision_at_100": 0.25}
 RULE = GateRule()  # AP, margin 0.01, max drop 0.02, floors AUC 0.7 / AP 0.1 / CP 0

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.main import app
+from core.settings import Settings, get_settings
 from features.registry import FEATURE_NAMES
 from models import registry
 from models.errors import DataError
@@ -22,8 +24,6 @@ from models.train import feature_matrix, train_model
 from simulator.config import SimulationConfig
 from simulator.dataset import write_dataset
 from simulator.generate import generate
-from worker.cli import app
-from worker.settings import Settings, get_settings
 
 DAY = pd.Timedelta(days=1)
 START = pd.Timestamp("2018-04-01")

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.messages import Sample
 from features.registry import FEATURE_NAMES
 from monitoring.drift import run_drift
 from monitoring.store import save_report, write_index
 from monitoring.window import SampleWindow
-from worker.messages import Sample
 
 N = 10_000
 

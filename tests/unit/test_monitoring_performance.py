@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from core.messages import LabelEvent, ScoreRecord
 from monitoring.performance import (
     PerformanceBook,
     day_of,
@@ -30,7 +31,6 @@ from monitoring.performance import (
     to_ms,
 )
 from monitoring.performance_types import DayPerformance, WindowPerformance, rolling
-from worker.messages import LabelEvent, ScoreRecord
 
 D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 T0 = datetime(2025, 7, 1, 10, 0, tzinfo=UTC)

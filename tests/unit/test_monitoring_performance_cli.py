@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from monitoring.metrics import PerformanceMetrics
 from monitoring.performance_alarm import Expected
 from monitoring.performance_cli import app
@@ -21,7 +22,6 @@ from monitoring.performance_evaluate import Evaluator, check_retention, open_sto
 from monitoring.performance_types import PerformanceAlarm, PerformanceSnapshot, read_snapshot
 from monitoring.store import write_index
 from tests.unit.test_monitoring_performance import LATE, ON_TIME, SCORES
-from worker.settings import Settings
 
 runner = CliRunner()
 NOW = datetime(2025, 7, 4, tzinfo=UTC)
@@ -186,7 +186,7 @@ def test_perf_show_without_a_store_is_one_red_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", ["run", "show"])
 def test_every_perf_command_has_help_with_an_example(command: str) -> None:
-    from worker.cli import app as fraudscore  # mounted as `fraudscore perf`
+    from cli.main import app as fraudscore  # mounted as `fraudscore perf`
 
     result = runner.invoke(fraudscore, ["perf", command, "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0

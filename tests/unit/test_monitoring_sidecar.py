@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, Message
 
+from core.messages import Sample
 from monitoring.errors import BrokerError
 from monitoring.sidecar import _consumer_error, _stop_on_signals, decode_sample, publish_event
 from monitoring.summary import DriftEvent
-from worker.messages import Sample
 
 SAMPLE = Sample(
     event_id="e1",

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry
 
+from core.messages import Sample
 from monitoring.metrics import DriftMetrics
 from monitoring.store import list_reports
 from monitoring.tracker import DriftTracker
-from worker.messages import Sample
 
 COLS = ("amount", "is_night")
 LOADS: list[str] = []

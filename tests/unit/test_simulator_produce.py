@@ -11,13 +11,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from core.messages import LabelEvent, TransactionEvent
+from core.settings import Settings
 from simulator.config import SimulationConfig
 from simulator.errors import ProduceError, SimulatorError
 from simulator.events import check_prefix, event_stream, id_prefix_for, stream_size
 from simulator.generate import generate
 from simulator.produce import default_id_prefix, produce_stream, to_event, to_label
-from worker.messages import LabelEvent, TransactionEvent
-from worker.settings import Settings
 
 CFG = SimulationConfig(n_customers=200, n_terminals=400, n_days=20, seed=3)
 SETTINGS = Settings(

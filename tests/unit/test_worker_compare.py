@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from worker.compare import compare
+from cli.compare import compare
 
 
 def _score(i: int, day: int, pair: tuple[str, str], fraud: bool) -> dict[str, object]:

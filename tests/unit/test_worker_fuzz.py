@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.decode import Rejection, decode
-from worker.messages import TransactionEvent, find_pans, luhn_ok, mask_pans
+from core.decode import Rejection, decode
+from core.messages import TransactionEvent, find_pans, luhn_ok, mask_pans
 
 MAX = 64 * 1024
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,12 +1,12 @@
-"""Offsets asked of a cluster that is still settling (worker/kafka.py ``watermarks``)."""
+"""Offsets asked of a cluster that is still settling (core/kafka.py ``watermarks``)."""
 
 from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from worker import kafka
-from worker.kafka import watermarks
+from core import kafka
+from core.kafka import watermarks
 
 
 class Settling:

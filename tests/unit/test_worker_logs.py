@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from worker.logs import JsonFormatter, TextFormatter
+from core.logs import JsonFormatter, TextFormatter
 
 
 def _record(**extra: object) -> logging.LogRecord:

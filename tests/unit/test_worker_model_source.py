@@ -11,12 +11,12 @@ import pytest
 
 from features.registry import FEATURE_NAMES
 from models import registry
+from models import serving as model_source
 from models.bundle import METADATA_FILE
 from models.protocol import fold_starts
+from models.serving import ModelSource, NoModel
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
-from worker import model_source
-from worker.model_source import ModelSource, NoModel
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_follows_promotion_and_refuses_an_incompatible_bundle(
     meta["feature_names"] = list(reversed(meta["feature_names"]))
     meta_path.write_text(json.dumps(meta))
     (tmp_path / "current").write_text(bad.version + "\n")  # as if promoted by an older tool
-    with caplog.at_level(logging.ERROR, logger="worker.model_source"):
+    with caplog.at_level(logging.ERROR, logger="models.serving"):
         assert source().version == second, "keeps serving the last good model"
     assert "refusing new model" in caplog.text
 
@@ -72,7 +72,7 @@ def test_follows_the_registry_challenger_until_it_is_promoted(
     broken = registry.add_bundle(tmp_path, result, promote_it=False)
     (broken.path / METADATA_FILE).write_text("{")
     (tmp_path / registry.CHALLENGER).write_text(broken.version + "\n")
-    with caplog.at_level(logging.ERROR, logger="worker.model_source"):
+    with caplog.at_level(logging.ERROR, logger="models.serving"):
         for _ in range(3):
             source()
     assert source.shadow() is shadow, "a challenger that does not load leaves the last one"

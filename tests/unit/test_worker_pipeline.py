@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from features.registry import FEATURE_NAMES, RAW_COLUMNS, RAW_INDEX, WINDOWS_DAYS, derive
-from worker import pipeline
-from worker.decode import Rejection
-from worker.messages import Reason, TransactionEvent, find_pans, luhn_ok
-from worker.pipeline import (
+from core.decode import Rejection
+from core.messages import Reason, TransactionEvent, find_pans, luhn_ok
+from decision import pipeline
+from decision.pipeline import (
     FloatArray,
     InRecord,
     OutRecord,
@@ -30,6 +29,7 @@ from worker.pipeline import (
     score,
     split,
 )
+from features.registry import FEATURE_NAMES, RAW_COLUMNS, RAW_INDEX, WINDOWS_DAYS, derive
 
 MAX = 64 * 1024
 PAN = "4111111111111111"

@@ -11,12 +11,12 @@ import pytest
 from confluent_kafka import TopicPartition
 from pydantic import ValidationError
 
-from worker import schema
+from cli import schema
+from cli.schema import MODELS as WIRE_MODELS
+from core.messages import TransactionEvent
+from core.settings import DeliveryMode, RedisFailurePolicy, Settings
+from decision.pipeline import InRecord
 from worker.loop import BadInputFlood, BadInputGuard, first_offsets, next_offsets
-from worker.messages import TransactionEvent
-from worker.pipeline import InRecord
-from worker.schema import MODELS as WIRE_MODELS
-from worker.settings import DeliveryMode, RedisFailurePolicy, Settings
 
 KAFKA_SECRET = "kafka-s3cret-Pa55"
 SSL_SECRET = "ssl-key-s3cret-Pa55"

@@ -1,4 +1,4 @@
-"""JSON Schema files of the wire contract, generated from ``worker.messages``.
+"""JSON Schema files of the wire contract, generated from ``core.messages``.
 
 The files in ``schemas/`` are what upstream producers read; ``check`` is what the test suite
 runs so that a model change without a regenerated schema fails CI.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from core.messages import SCHEMA_VERSION, WIRE_MODELS
 from monitoring.performance_types import PerformanceAlarm
 from monitoring.summary import DriftEvent
-from worker.messages import SCHEMA_VERSION, WIRE_MODELS
 
 MODELS: dict[str, type[BaseModel]] = {
     **WIRE_MODELS,

@@ -30,14 +30,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from core.kafka import watermarks
+from core.settings import Settings
 from devstack import DevstackError, up
 from simulator.config import SimulationConfig
 from simulator.dataset import read_dataset, write_dataset
 from simulator.events import default_id_prefix
 from simulator.generate import generate
 from simulator.produce import produce_stream
-from worker.kafka import watermarks
-from worker.settings import Settings
 
 DEMO_DIR = Path("var/demo")
 MALFORMED = [
@@ -90,7 +90,7 @@ def ensure_model(df: pd.DataFrame, settings: Settings, console: Console) -> str:
 def spawn(args: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log = (DEMO_DIR / f"{name}.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **env},

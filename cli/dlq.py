@@ -27,15 +27,15 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from worker.decode import Rejection, decode
-from worker.kafka import (
+from core.decode import Rejection, decode
+from core.kafka import (
     DeliveryTracker,
     committed,
     consumer_config,
     producer_config,
     watermarks,
 )
-from worker.settings import Settings
+from core.settings import Settings
 
 
 class DlqError(Exception):

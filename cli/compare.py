@@ -16,8 +16,8 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from worker.kafka import watermarks
-from worker.settings import Settings
+from core.kafka import watermarks
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from worker import dlq
-from worker.kafka import DeliveryFailed
-from worker.settings import Settings
+from cli import dlq
+from core.kafka import DeliveryFailed
+from core.settings import Settings
 
 app = typer.Typer(
     help="Dead letters: show them, export them for fixing, replay them into the input topic.",

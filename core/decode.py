@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from worker.messages import TransactionEvent, mask_pans
+from core.messages import TransactionEvent, mask_pans
 
 
 @dataclass(frozen=True, slots=True)

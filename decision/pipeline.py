@@ -24,10 +24,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from features.online import StoreEvent
-from features.registry import FEATURE_NAMES, RAW_INDEX, WINDOWS_DAYS, derive
-from worker.decode import Rejection, decode
-from worker.messages import (
+from core.decode import Rejection, decode
+from core.messages import (
     Alert,
     DeadLetter,
     Reason,
@@ -36,6 +34,8 @@ from worker.messages import (
     TransactionEvent,
     mask_pans,
 )
+from features.online import StoreEvent
+from features.registry import FEATURE_NAMES, RAW_INDEX, WINDOWS_DAYS, derive
 
 ALERT_NAMESPACE = uuid.UUID("5b7e4c1e-2f0a-4d59-9d8e-6a3f1f6b2c11")
 FloatArray = npt.NDArray[np.float64]

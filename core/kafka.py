@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from worker.settings import DeliveryMode, Settings
+from core.settings import DeliveryMode, Settings
 
 log = logging.getLogger(__name__)
 

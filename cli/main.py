@@ -15,16 +15,16 @@ from rich.console import Console
 
 from analyst.cli import app as analyst_app
 from benchmarks.cli import app as bench_app
+from cli import schema
+from cli.dlq_cli import app as dlq_app
+from core.logs import setup_logging
+from core.settings import Settings
 from devstack.cli import services_app
 from models.cli import app as models_cli
 from models.cli import models_app
 from monitoring.cli import app as drift_app
 from monitoring.performance_cli import app as perf_app
 from simulator.cli import app as simulator_app
-from worker import schema
-from worker.dlq_cli import app as dlq_app
-from worker.logs import setup_logging
-from worker.settings import Settings
 
 app = typer.Typer(
     name="fraudscore",
@@ -61,8 +61,8 @@ def worker_cmd(
 
     Example: FRAUDSCORE_METRICS_PORT=9108 fraudscore worker
     """
+    from models.serving import NoModel
     from worker.loop import BadInputFlood
-    from worker.model_source import NoModel
     from worker.run import StartupError, run
 
     settings = Settings()
@@ -90,8 +90,8 @@ def scenario_cmd(
     """
     from confluent_kafka import KafkaException
 
+    from cli.scenario import run_scenario
     from simulator.errors import ProduceError
-    from worker.scenario import run_scenario
 
     s = Settings()
     try:
@@ -118,7 +118,7 @@ def demo_cmd(
 
     Example: fraudscore demo --days 60 --workers 2
     """
-    from worker.demo import DemoError, run_demo
+    from cli.demo import DemoError, run_demo
 
     setup_logging("WARNING")
     try:
@@ -157,7 +157,7 @@ def compare_cmd() -> None:
     """
     from rich.table import Table
 
-    from worker.compare import compare, read_topic
+    from cli.compare import compare, read_topic
 
     s = Settings()
     try:
@@ -180,7 +180,7 @@ def validate_cmd(
 
     Example: fraudscore validate docs/examples/events.jsonl
     """
-    from worker.decode import Rejection, decode
+    from core.decode import Rejection, decode
 
     if not file.is_file():
         raise fail(f"{file} does not exist")

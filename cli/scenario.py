@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from cli.demo import end_offsets
+from core.messages import find_pans
+from core.settings import Settings
 from simulator.config import SimulationConfig
 from simulator.generate import generate
 from simulator.produce import produce_stream
-from worker.demo import end_offsets
-from worker.messages import find_pans
-from worker.settings import Settings
 
 
 @dataclass
