@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
-from core.messages import Alert, mask_pans
+from core.messages import Alert
+from core.pan import mask_pans
 
 Tier = Literal["review", "block"]
 COLUMNS: tuple[str, ...] = ("time", "customer", "amount", "terminal", "score", "tier", "reasons")

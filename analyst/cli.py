@@ -34,7 +34,8 @@ from analyst.labels import (
     parse_time,
     read_alert,
 )
-from core.messages import Alert, mask_pans
+from core.messages import Alert
+from core.pan import mask_pans
 from core.settings import Settings
 
 app = typer.Typer(

@@ -16,7 +16,8 @@ from typing import Literal, TypeVar
 from pydantic import ValidationError
 
 from analyst.errors import InputError
-from core.messages import Alert, LabelEvent, mask_pans
+from core.messages import Alert, LabelEvent
+from core.pan import mask_pans
 
 Source = Literal["analyst", "chargeback"]
 T = TypeVar("T")

@@ -19,12 +19,12 @@ from rich.console import Console
 from benchmarks import report
 from benchmarks.infra import BenchError
 from benchmarks.suite import BenchOptions, run_bench
+from core.errors import StartupError
 from core.kafka import DeliveryFailed
 from features.online import StoreUnavailable
 from models.errors import ModelsError
 from models.scorer import BACKENDS
 from models.serving import NoModel
-from worker.run import StartupError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()

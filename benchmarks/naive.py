@@ -31,9 +31,12 @@ from benchmarks.infra import load_input, score_times
 from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
 from core.decode import Rejection, decode
+from core.intake import dead_letter
 from core.messages import Alert, Sample, ScoreRecord, TransactionEvent
+from core.records import InRecord
 from core.settings import Settings
-from decision.pipeline import InRecord, alert_id, dead_letter, event_ms, is_sampled
+from decision.features import event_ms
+from decision.outputs import alert_id, is_sampled
 from features.online import KEY_TTL_S
 from features.registry import DAY_MS, FEATURE_NAMES, LABEL_DELAY_DAYS, WINDOWS_DAYS
 from models.bundle import ModelBundle
@@ -195,14 +198,9 @@ class NaiveScorer:
     def _alert(self, ev: TransactionEvent, row: pd.DataFrame, score: float) -> None:
         contrib = self.bundle.booster.predict(row, pred_contrib=True)[0]
         b = self.bundle
-        alert = Alert(
+        alert = Alert.from_event(
+            ev,
             alert_id=alert_id(ev.event_id),
-            event_id=ev.event_id,
-            event_time=ev.event_time,
-            customer_id=ev.customer_id,
-            terminal_id=ev.terminal_id,
-            amount=ev.amount,
-            currency=ev.currency,
             score=score,
             threshold=b.threshold,
             tier="block" if score >= b.block_threshold else "review",

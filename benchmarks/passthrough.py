@@ -18,9 +18,9 @@ from benchmarks.infra import load_input, read_topic
 from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
 from core.kafka import DeliveryTracker, make_consumer, make_producer, poll_batch
+from core.records import next_offsets, to_records
 from core.settings import Settings
 from simulator.events import Outgoing
-from worker.loop import next_offsets, to_records
 
 
 def passthrough(

@@ -24,13 +24,15 @@ from typing import Any
 from benchmarks.data import count_tx
 from benchmarks.infra import load_input
 from benchmarks.report import ProfileResult, Stage
+from core.kafka import check_topics
 from core.settings import Settings
+from features.open import open_store
 from models.scorer import Backend
 from models.serving import ModelSource
 from simulator.events import Outgoing
 from worker.loop import Worker
 from worker.metrics import Health, WorkerMetrics
-from worker.run import check_topics, open_store
+from worker.run import worker_topics
 
 FuncKey = tuple[str, int, str]
 RawStats = dict[FuncKey, tuple[Any, ...]]  # pstats.Stats.stats: (cc, nc, tt, ct, callers)
@@ -43,13 +45,13 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
         (("worker/labels.py", "drain", False),),
     ),
     ("consume (fetch wait + hand-over)", (("~", "'consume' of", True),)),
-    ("messages -> records", (("worker/loop.py", "to_records", True),)),
-    ("decode + validate (pydantic)", (("decision/pipeline.py", "split", False),)),
+    ("messages -> records", (("core/records.py", "to_records", True),)),
+    ("decode + validate (pydantic)", (("core/intake.py", "split", False),)),
     ("enrich (Redis, one Lua call per batch)", (("worker/loop.py", "_enrich", False),)),
-    ("feature matrix", (("decision/pipeline.py", "feature_matrix", False),)),
+    ("feature matrix", (("decision/features.py", "feature_matrix", False),)),
     ("predict (one call per batch)", (("models/serving.py", "predict", False),)),
     ("reasons (TreeSHAP, alerts only)", (("models/serving.py", "reasons", False),)),
-    ("route + serialize outputs (pydantic JSON)", (("decision/pipeline.py", "score", False),)),
+    ("route + serialize outputs (pydantic JSON)", (("decision/outputs.py", "route", False),)),
     ("produce + wait for acks", (("worker/loop.py", "_publish", False),)),
     ("store offsets", (("worker/loop.py", "_commit_batch", False),)),
     (
@@ -157,7 +159,7 @@ def profile_worker(
         load_input(s, records, loaded)
     model = ModelSource(s.model_dir, backend=backend)
     store = open_store(s)
-    check_topics(s)
+    check_topics(s, worker_topics(s))
     profiler = cProfile.Profile()
     health = ProfilingHealth(profiler)
     worker = Worker(s, model, store, WorkerMetrics(), health)

@@ -61,9 +61,10 @@ def worker_cmd(
 
     Example: FRAUDSCORE_METRICS_PORT=9108 fraudscore worker
     """
+    from core.errors import StartupError
     from models.serving import NoModel
     from worker.loop import BadInputFlood
-    from worker.run import StartupError, run
+    from worker.run import run
 
     settings = Settings()
     setup_logging(settings.log_level, settings.worker_id, settings.log_format)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from cli.demo import end_offsets
-from core.messages import find_pans
+from core.pan import find_pans
 from core.settings import Settings
 from simulator.config import SimulationConfig
 from simulator.generate import generate

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from core.messages import TransactionEvent, mask_pans
+from core.messages import TransactionEvent
+from core.pan import mask_pans
 
 
 @dataclass(frozen=True, slots=True)

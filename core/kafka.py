@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
+from core.errors import StartupError
 from core.settings import DeliveryMode, Settings
 
 log = logging.getLogger(__name__)
@@ -177,3 +179,18 @@ def poll_batch(consumer: Consumer, max_events: int, linger_s: float) -> list[Mes
         return first
     rest: list[Message] = consumer.consume(max_events - 1, linger_s)
     return first + rest
+
+
+def check_topics(settings: Settings, topics: list[str]) -> None:
+    """Fail at start-up, with one line, when Kafka does not answer or a topic is missing."""
+    admin = AdminClient(settings.kafka_common())
+    try:
+        meta = admin.list_topics(timeout=10)
+    except Exception as exc:  # librdkafka raises KafkaException for an unreachable cluster
+        raise StartupError(
+            f"Kafka at {settings.kafka_bootstrap_servers} does not answer: "
+            f"{exc}; start it or set FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
+    missing = [t for t in topics if t not in meta.topics]
+    if missing:
+        raise StartupError(f"topics missing: {missing}; create them (`fraudscore services topics`)")

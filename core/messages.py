@@ -8,111 +8,14 @@ so events valid under an older schema version stay valid.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.pan import find_pans
+
 SCHEMA_VERSION = 1
-
-_DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
-_GROUP = re.compile(r"\d+")
-_CANDIDATE = re.compile(r"\d(?:[ -]?\d){12}")  # cheap pre-check: 13 digits, maybe grouped
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn checksum of a string of digits (card numbers pass it)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def find_pans(text: str) -> list[tuple[int, int]]:
-    """Spans of PAN-like runs: 13-19 digits passing Luhn, possibly grouped by spaces or dashes.
-
-    A run of digit groups ("4111 1111 1111 1111", "1-5555555555554444") is checked for every
-    contiguous sequence of whole groups with 13-19 digits, so a card number joined to other
-    digits by a separator is still found.
-    """
-    spans: list[tuple[int, int]] = []
-    if _CANDIDATE.search(text) is None:
-        return spans
-    for run in _DIGIT_RUN.finditer(text):
-        groups = [
-            (g.start() + run.start(), g.end() + run.start()) for g in _GROUP.finditer(run.group())
-        ]
-        spans.extend(_pan_groups(text, groups))
-    return spans
-
-
-def _pan_groups(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    found: list[tuple[int, int]] = []
-    i = 0
-    while i < len(groups):
-        hit = None
-        for j in range(i, len(groups)):
-            digits = "".join(text[a:b] for a, b in groups[i : j + 1])
-            if len(digits) > 19:
-                break
-            if len(digits) >= 13 and luhn_ok(digits):
-                hit = j
-        if hit is None:
-            i += 1
-            continue
-        found.append((groups[i][0], groups[hit][1]))
-        i = hit + 1
-    return found
-
-
-def mask_pans(text: str) -> str:
-    """Replace every PAN-like run by '#' characters (length kept, no digit kept).
-
-    JSON text may spell digits as escapes (``\\u0034`` is "4"): runs are also looked for in
-    the text with those escapes read, and masked where they are written, so an escaped card
-    number is masked like a plain one.
-    """
-    spans = find_pans(text) if "\\u00" not in text else _escaped_spans(text)
-    if not spans:
-        return text
-    out, last = [], 0
-    for start, end in spans:
-        out.append(text[last:start])
-        out.append("#" * (end - start))
-        last = end
-    out.append(text[last:])
-    return "".join(out)
-
-
-_ESCAPE = re.compile(r"\\u00(3[0-9]|2[0dD])")  # an escaped digit, space or dash
-
-
-def _escaped_spans(text: str) -> list[tuple[int, int]]:
-    """PAN spans of ``text`` with digit/space/dash escapes read, as spans of ``text`` itself."""
-    view: list[str] = []
-    where: list[int] = []  # raw start of each view character
-    i = 0
-    for m in _ESCAPE.finditer(text):
-        view.append(text[i : m.start()])
-        where.extend(range(i, m.start()))
-        view.append(chr(int(m[1], 16)))
-        where.append(m.start())
-        i = m.end()
-    view.append(text[i:])
-    where.extend(range(i, len(text)))
-    where.append(len(text))
-    decoded = "".join(view)
-
-    def raw_end(view_end: int) -> int:
-        start = where[view_end - 1]
-        m = _ESCAPE.match(text, start)
-        return m.end() if m else start + 1
-
-    return [(where[a], raw_end(b)) for a, b in find_pans(decoded)]
 
 
 def _no_pan(value: str) -> str:
@@ -179,6 +82,20 @@ class Alert(_Frozen):
     reasons: tuple[Reason, ...]
     degraded: bool = Field(False, description="Scored with default features (Redis unavailable)")
 
+    @classmethod
+    def from_event(cls, ev: TransactionEvent, *, alert_id: str, **decided: Any) -> Alert:
+        """The event's identifying fields copied once, here; ``decided`` holds the rest."""
+        return cls(
+            alert_id=alert_id,
+            event_id=ev.event_id,
+            event_time=ev.event_time,
+            customer_id=ev.customer_id,
+            terminal_id=ev.terminal_id,
+            amount=ev.amount,
+            currency=ev.currency,
+            **decided,
+        )
+
 
 class ScoreRecord(_Frozen):
     """The audit record of one scored event on ``fraud.scores``: every good event gets one."""
@@ -198,6 +115,12 @@ class ScoreRecord(_Frozen):
     )
     challenger_score: float | None = None
 
+    @classmethod
+    def from_event(cls, ev: TransactionEvent, **decided: Any) -> ScoreRecord:
+        return cls(
+            event_id=ev.event_id, event_time=ev.event_time, customer_id=ev.customer_id, **decided
+        )
+
 
 class Sample(_Frozen):
     """A sampled event's feature vector and score on ``fraud.samples``, for drift monitoring."""
@@ -207,6 +130,10 @@ class Sample(_Frozen):
     model_version: str
     score: float
     features: dict[str, float]
+
+    @classmethod
+    def from_event(cls, ev: TransactionEvent, **decided: Any) -> Sample:
+        return cls(event_id=ev.event_id, event_time=ev.event_time, **decided)
 
 
 class LabelEvent(_Frozen):

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from core.messages import Reason
-from decision.pipeline import FloatArray
 from models import registry
 from models.bundle import ModelBundle, load_bundle
 from models.errors import ModelsError
 from models.reasons import top_reasons
-from models.scorer import Backend, Scorer
+from models.scorer import Backend, FloatArray, Scorer
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from core.kafka import committed
 from core.messages import TransactionEvent
-from decision.pipeline import InRecord, event_ms
+from core.records import InRecord
+from decision.features import event_ms
 from features.online import OnlineStore, StoreUnavailable
 
 log = logging.getLogger(__name__)

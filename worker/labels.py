@@ -15,7 +15,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from pydantic import ValidationError
 
 from core.kafka import committed
-from core.messages import LabelEvent, mask_pans
+from core.messages import LabelEvent
+from core.pan import mask_pans
 from features.online import OnlineStore, StoreLabel, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -30,22 +30,24 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
-    Message,
     Producer,
     TopicPartition,
 )
 
+from core.intake import split
 from core.kafka import (
     DeliveryTracker,
     make_consumer,
     make_producer,
     poll_batch,
-    raise_for_message_error,
 )
 from core.messages import TransactionEvent
+from core.records import InRecord, OutRecord, first_offsets, next_offsets, span, to_records
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
-from decision import pipeline
-from decision.pipeline import InRecord, OutRecord, ScoringModel, Topics
+from decision.core import decide
+from decision.features import degraded_for, degraded_raw, store_events
+from decision.model import FloatArray, ScoringModel
+from decision.outputs import Origin, Routed, Topics, route
 from features.online import OnlineStore, StoreUnavailable
 from worker.alignment import Aligner
 from worker.hold import InputHold
@@ -90,50 +92,6 @@ class BadInputGuard:
                     f"{share:.0%} of the last {len(self._recent)} records were bad (limit "
                     f"{self._max_share:.0%}); stopping. Inspect the dead-letter topic."
                 )
-
-
-def to_records(msgs: Sequence[Message]) -> list[InRecord]:
-    out = []
-    for m in msgs:
-        if m.error() is not None:
-            raise_for_message_error(m)
-            continue
-        out.append(
-            InRecord(
-                m.topic() or "",
-                m.partition() or 0,
-                m.offset() or 0,
-                m.timestamp()[1],
-                m.key(),
-                m.value(),
-            )
-        )
-    return out
-
-
-def _span(records: Sequence[InRecord]) -> dict[str, object]:
-    """Where a batch sits, for a log line: topic, partitions, first and last offsets."""
-    first = {tp.partition: tp.offset for tp in first_offsets(records)}
-    last = {tp.partition: tp.offset - 1 for tp in next_offsets(records)}
-    return {
-        "topic": records[0].topic if records else "",
-        "offsets": {p: f"{first[p]}-{last[p]}" for p in sorted(first)},
-    }
-
-
-def next_offsets(records: Sequence[InRecord]) -> list[TopicPartition]:
-    """The offset to resume from per partition: one past the last record of the batch."""
-    last: dict[tuple[str, int], int] = {}
-    for r in records:
-        last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-
-
-def first_offsets(records: Sequence[InRecord]) -> list[TopicPartition]:
-    first: dict[tuple[str, int], int] = {}
-    for r in records:
-        first.setdefault((r.topic, r.partition), r.offset)
-    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
 
 
 OUTPUT_STALL_S = 1.0  # acknowledgements pending this long: hold input while waiting
@@ -221,10 +179,10 @@ class Worker:
                 try:
                     self._process(records)
                 except Stopping as exc:
-                    log.warning("%s", exc, extra=_span(records))
+                    log.warning("%s", exc, extra=span(records))
                     break
                 except Exception:
-                    log.error("batch failed; nothing past it is committed", extra=_span(records))
+                    log.error("batch failed; nothing past it is committed", extra=span(records))
                     raise
                 if max_events is not None and self.stats.consumed >= max_events:
                     break
@@ -258,26 +216,26 @@ class Worker:
         m = self.metrics
         m.batch_size.observe(len(records))
         with m.stage_seconds.labels("decode").time():
-            good, dead = pipeline.split(
+            good, dead = split(
                 records, max_bytes=self.s.max_message_bytes, dlq_topic=self.s.topic_dlq
             )
-        enriched = self._enrich(good, records)
+        events = [ev for _, ev in good]
+        enriched = self._enrich(events, records)
         if enriched is None:
             return  # paused on Redis; the batch will be consumed again
         raw, degraded = enriched
         model = self.model()
         with m.stage_seconds.labels("score").time():
-            x = pipeline.feature_matrix(good, raw)
-            scored = pipeline.score(
-                good,
-                x,
+            decisions = decide(
+                events,
+                raw,
                 model,
-                topics=self.topics,
-                sample_rate=self.s.sample_rate,
                 top_k=self.s.reasons_top_k,
                 challenger=self.challenger(),
                 degraded=degraded,
             )
+            origins = [Origin(r.topic, r.partition, r.offset) for r, _ in good]
+            scored = route(decisions, origins, self.topics, sample_rate=self.s.sample_rate)
         with m.stage_seconds.labels("produce").time():
             if not self._commit_batch(records, dead + scored.outputs):
                 return  # transaction aborted and the batch rewound: it will be read again
@@ -299,21 +257,20 @@ class Worker:
         self._count(records, good, dead, scored, degraded)
 
     def _enrich(
-        self, good: list[tuple[InRecord, TransactionEvent]], records: list[InRecord]
-    ) -> tuple[pipeline.FloatArray, bool] | None:
-        if not good:
-            return pipeline.degraded_raw(np.empty(0)), False
+        self, events: list[TransactionEvent], records: list[InRecord]
+    ) -> tuple[FloatArray, bool] | None:
+        if not events:
+            return degraded_raw(np.empty(0)), False
         try:
             with self.metrics.stage_seconds.labels("enrich").time():
-                return self.store.enrich(pipeline.store_events(good)), False
+                return self.store.enrich(store_events(events)), False
         except StoreUnavailable as exc:
             self.metrics.redis_errors.inc()
             if self.s.redis_failure_policy is RedisFailurePolicy.DEGRADE:
                 log.warning(
-                    "Redis unavailable, scoring %d events with defaults: %s", len(good), exc
+                    "Redis unavailable, scoring %d events with defaults: %s", len(events), exc
                 )
-                amounts = np.array([ev.amount for _, ev in good])
-                return pipeline.degraded_raw(amounts), True
+                return degraded_for(events), True
             self._pause_until_redis(records, exc)
             return None
 
@@ -431,7 +388,7 @@ class Worker:
     def _abort(self, records: list[InRecord], why: str) -> None:
         """Abort the open transaction, rewind the batch, and back off a little: an error that
         persists (a broker refusing the transaction) must not turn into a busy loop."""
-        log.warning("aborting transaction and rewinding: %s", why, extra=_span(records))
+        log.warning("aborting transaction and rewinding: %s", why, extra=span(records))
         self.metrics.aborted.inc()
         with self.watchdog.guard("abort_transaction", TXN_STUCK_S):
             self.producer.abort_transaction(TXN_TIMEOUT_S)
@@ -473,7 +430,7 @@ class Worker:
         records: list[InRecord],
         good: Sequence[object],
         dead: list[OutRecord],
-        scored: pipeline.Scored,
+        scored: Routed,
         degraded: bool,
     ) -> None:
         m, st = self.metrics, self.stats

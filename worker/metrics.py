@@ -1,4 +1,4 @@
-"""Worker metrics (Prometheus) and health endpoints on one small HTTP server.
+"""Worker metrics (Prometheus) and what its health endpoints report (served by ``core.http``).
 
 ``/metrics`` is the Prometheus exposition; ``/healthz`` answers 200 while the loop has turned
 within the last ``stale_after_s`` seconds (a stuck loop fails it, so an orchestrator restarts
@@ -8,12 +8,10 @@ assignment, and 503 while it is paused on a Redis outage.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -89,34 +87,3 @@ class Health:
 
     def ready(self) -> bool:
         return self.live() and self.model_loaded and self.redis_ok and not self.paused
-
-
-def serve(port: int, metrics: WorkerMetrics, health: Health) -> ThreadingHTTPServer:
-    """Start the metrics/health server in a daemon thread (port 0 picks a free port)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, generate_latest(metrics.registry), "text/plain; version=0.0.4")
-            elif self.path == "/healthz":
-                ok = health.live()
-                self._send(200 if ok else 503, b"ok\n" if ok else b"stale\n", "text/plain")
-            elif self.path == "/readyz":
-                ok = health.ready()
-                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
-            else:
-                self._send(404, b"not found\n", "text/plain")
-
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return  # scrapes every few seconds would drown the worker's own log lines
-
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
-    return server

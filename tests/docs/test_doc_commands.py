@@ -28,7 +28,7 @@ import pytest
 
 from core.decode import Rejection, decode
 from core.messages import Alert, TransactionEvent
-from decision.pipeline import alert_id
+from decision.outputs import alert_id
 from devstack import TopicSpec, ensure_topics
 from tests.docs.cli import parse_problem
 from tests.docs.extract import (

@@ -33,7 +33,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from core.settings import Settings
-from decision.pipeline import is_sampled
+from decision.outputs import is_sampled
 from features.registry import FEATURE_NAMES
 from monitoring.cli import bundle_reference_loader
 from monitoring.sidecar import SidecarStats, run_sidecar

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
-from core.messages import find_pans
+from core.pan import find_pans
 from simulator.produce import produce_stream
 from tests.e2e.helpers import committed_at_end, e2e_settings, read_all, running_worker
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core.messages import find_pans
+from core.pan import find_pans
 from tests.faults.harness import Scenario
 from tests.faults.pans import dead_letter_texts, grouped, leaks, make_pan
 from tests.faults.streams import Rec, Stream, TopicTail, audit, finish, produce, read_topic

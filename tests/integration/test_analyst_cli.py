@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from analyst import cli
 from analyst.alerts import follow
 from analyst.kafka import alert_values
-from core.messages import Alert, LabelEvent, find_pans
+from core.messages import Alert, LabelEvent
+from core.pan import find_pans
 from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from tests.e2e.helpers import read_all

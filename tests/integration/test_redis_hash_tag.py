@@ -32,11 +32,12 @@ import pytest
 import redis
 from redis.crc import key_slot
 
+from core.errors import StartupError
 from core.settings import Settings
 from features.online import OnlineStore, StoreEvent, StoreLabel, StoreUnavailable, connect
+from features.open import open_store
 from features.registry import RAW_INDEX
 from tests.integration.test_redis_security import _certificates
-from worker.run import StartupError, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from core.errors import StartupError
 from core.settings import Settings
 from features.online import StoreEvent, StoreLabel
-from worker.run import StartupError, open_store
+from features.open import open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

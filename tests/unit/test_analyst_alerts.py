@@ -21,7 +21,8 @@ from analyst.alerts import (
     follow,
     parse_alert,
 )
-from core.messages import Alert, Reason, find_pans
+from core.messages import Alert, Reason
+from core.pan import find_pans
 
 PAN = "4111111111111111"
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner, Result
 
 from analyst import cli, kafka
 from analyst.kafka import Delivered
-from core.messages import LabelEvent, find_pans
+from core.messages import LabelEvent
+from core.pan import find_pans
 from core.settings import Settings
 from tests.unit.test_analyst_alerts import make_alert
 

@@ -10,7 +10,7 @@ from benchmarks.profiling import FuncKey, RawStats, breakdown, stage_seconds, to
 
 CONSUME: FuncKey = ("~", 0, "<method 'consume' of 'cimpl.Consumer' objects>")
 LABELS: FuncKey = ("/x/worker/labels.py", 60, "drain")
-SCORE: FuncKey = ("/x/decision/pipeline.py", 170, "score")
+SCORE: FuncKey = ("/x/decision/outputs.py", 170, "route")
 PREDICT: FuncKey = ("/x/models/serving.py", 40, "predict")
 REASONS: FuncKey = ("/x/models/serving.py", 44, "reasons")
 COMMIT: FuncKey = ("/x/worker/loop.py", 280, "_commit_batch")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.messages import find_pans
+from core.pan import find_pans
 from features.registry import FEATURE_NAMES, registry_hash
 from models.bundle import (
     IMPORTANCE_PLOT,

@@ -13,9 +13,10 @@ import pytest
 from pydantic import ValidationError
 from redis.crc import key_slot
 
+from core.errors import StartupError
 from core.settings import Settings
 from features.online import StoreEvent, batch_keys
-from worker.run import StartupError, open_store
+from features.open import open_store
 
 ONLINE = resources.files("features").joinpath("online.py").read_text(encoding="utf-8")
 LUA = resources.files("features").joinpath("velocity.lua").read_text(encoding="utf-8")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from core.decode import Rejection, decode
-from core.messages import TransactionEvent, find_pans, luhn_ok
+from core.messages import TransactionEvent
+from core.pan import find_pans, luhn_ok
 
 MAX = 64 * 1024
 PAN = "4111111111111111"  # Visa test number, Luhn-valid

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.decode import Rejection, decode
-from core.messages import TransactionEvent, find_pans, luhn_ok, mask_pans
+from core.messages import TransactionEvent
+from core.pan import find_pans, luhn_ok, mask_pans
 
 MAX = 64 * 1024
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,27 +8,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
 from core.decode import Rejection
-from core.messages import Reason, TransactionEvent, find_pans, luhn_ok
-from decision import pipeline
-from decision.pipeline import (
-    FloatArray,
-    InRecord,
-    OutRecord,
-    Topics,
-    alert_id,
-    dead_letter,
-    degraded_raw,
-    feature_matrix,
-    is_sampled,
-    score,
-    split,
-)
+from core.intake import dead_letter, split
+from core.messages import Reason, TransactionEvent
+from core.pan import find_pans, luhn_ok
+from core.records import InRecord, OutRecord
+from decision.core import decide
+from decision.features import degraded_raw, feature_matrix, store_events
+from decision.model import FloatArray
+from decision.outputs import Origin, Topics, alert_id, is_sampled, route
 from features.registry import FEATURE_NAMES, RAW_COLUMNS, RAW_INDEX, WINDOWS_DAYS, derive
 
 MAX = 64 * 1024
@@ -98,11 +92,36 @@ def good_pairs(amounts: Sequence[float]) -> list[tuple[InRecord, TransactionEven
     return good
 
 
-def run(amounts: Sequence[float], model: FakeModel, **kw: Any) -> pipeline.Scored:
+@dataclass
+class Scored:
+    outputs: list[OutRecord]
+    alerts: int
+    sampled: int
+    scores: FloatArray
+
+
+def score(
+    good: Sequence[tuple[InRecord, TransactionEvent]],
+    raw: FloatArray,
+    model: FakeModel,
+    *,
+    topics: Topics,
+    sample_rate: float,
+    top_k: int,
+    **kw: Any,
+) -> Scored:
+    """The loop's two calls: ``decide`` on the events, ``route`` with their origins."""
+    d = decide([ev for _, ev in good], raw, model, top_k=top_k, **kw)
+    origins = [Origin(r.topic, r.partition, r.offset) for r, _ in good]
+    routed = route(d, origins, topics, sample_rate=sample_rate)
+    return Scored(routed.outputs, routed.alerts, routed.sampled, d.scores)
+
+
+def run(amounts: Sequence[float], model: FakeModel, **kw: Any) -> Scored:
     good = good_pairs(amounts)
-    x = feature_matrix(good, degraded_raw(np.array(amounts, dtype=np.float64)))
+    raw = degraded_raw(np.array(amounts, dtype=np.float64))
     kw.setdefault("sample_rate", 0.0)
-    return score(good, x, model, topics=TOPICS, top_k=kw.pop("top_k", 3), **kw)
+    return score(good, raw, model, topics=TOPICS, top_k=kw.pop("top_k", 3), **kw)
 
 
 def outputs_on(out: Sequence[OutRecord], topic: str) -> list[dict[str, Any]]:
@@ -268,9 +287,7 @@ def test_degraded_flag_reaches_alerts_and_scores() -> None:
 
 def test_empty_batch_scores_nothing() -> None:
     model = FakeModel()
-    out = score(
-        [], np.empty((0, len(FEATURE_NAMES))), model, topics=TOPICS, sample_rate=1.0, top_k=3
-    )
+    out = score([], degraded_raw(np.empty(0)), model, topics=TOPICS, sample_rate=1.0, top_k=3)
     assert (out.outputs, out.alerts, out.sampled, len(out.scores)) == ([], 0, 0, 0)
     assert model.predict_calls == 0
 
@@ -330,8 +347,14 @@ def test_no_output_contains_a_pan_even_if_the_input_had_one() -> None:
     records = [rec(v, offset=i, key=PAN.encode()) for i, v in enumerate(values)]
     good, dead = split(records, max_bytes=MAX, dlq_topic=TOPICS.dlq)
     assert [ev.event_id for _, ev in good] == ["evt-0", "evt-9"]
-    x = feature_matrix(good, degraded_raw(np.array([ev.amount for _, ev in good])))
-    out = score(good, x, FakeModel(threshold=0.5), topics=TOPICS, sample_rate=1.0, top_k=3)
+    out = score(
+        good,
+        degraded_raw(np.array([ev.amount for _, ev in good])),
+        FakeModel(threshold=0.5),
+        topics=TOPICS,
+        sample_rate=1.0,
+        top_k=3,
+    )
     assert out.alerts == 2 and out.sampled == 2
     everything = dead + out.outputs
     assert {o.topic for o in everything} == {
@@ -378,7 +401,7 @@ def test_feature_matrix_uses_the_events_own_offset() -> None:
         for i, (t, _, _) in enumerate(local_times)
     ]
     good, _ = split(records, max_bytes=MAX, dlq_topic="dlq")
-    x = feature_matrix(good, degraded_raw(np.ones(len(good))))
+    x = feature_matrix([ev for _, ev in good], degraded_raw(np.ones(len(good))))
     assert x.shape == (4, len(FEATURE_NAMES))
     assert x[:, FEATURE_NAMES.index("is_weekend")].tolist() == [w for _, w, _ in local_times]
     assert x[:, FEATURE_NAMES.index("is_night")].tolist() == [n for _, _, n in local_times]
@@ -387,7 +410,7 @@ def test_feature_matrix_uses_the_events_own_offset() -> None:
 def test_store_events_in_cents_and_utc_ms() -> None:
     records = [rec(json.dumps(event(0, 0.29, event_time="2018-04-01T02:00:00+02:00")).encode())]
     good, _ = split(records, max_bytes=MAX, dlq_topic="dlq")
-    (se,) = pipeline.store_events(good)
+    (se,) = store_events([ev for _, ev in good])
     assert (se.event_id, se.customer_id, se.terminal_id) == ("evt-0", "cust-0", "term-0")
     assert se.event_ms == 1_522_540_800_000  # 2018-04-01T00:00:00Z
     assert se.amount_cents == 29
@@ -402,8 +425,14 @@ def test_same_inputs_give_byte_identical_outputs() -> None:
         values[5], values[17] = b"{bad", json.dumps(event(17, customer_id=PAN)).encode()
         records = [rec(v, offset=i, partition=i % 3) for i, v in enumerate(values)]
         good, dead = split(records, max_bytes=MAX, dlq_topic=TOPICS.dlq)
-        x = feature_matrix(good, degraded_raw(np.array([ev.amount for _, ev in good])))
-        out = score(good, x, FakeModel(), topics=TOPICS, sample_rate=0.2, top_k=3)
+        out = score(
+            good,
+            degraded_raw(np.array([ev.amount for _, ev in good])),
+            FakeModel(),
+            topics=TOPICS,
+            sample_rate=0.2,
+            top_k=3,
+        )
         return dead + out.outputs
 
     first, second = once(), once()

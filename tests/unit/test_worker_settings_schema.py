@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from cli import schema
 from cli.schema import MODELS as WIRE_MODELS
 from core.messages import TransactionEvent
+from core.records import InRecord, first_offsets, next_offsets
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
-from decision.pipeline import InRecord
-from worker.loop import BadInputFlood, BadInputGuard, first_offsets, next_offsets
+from worker.loop import BadInputFlood, BadInputGuard
 
 KAFKA_SECRET = "kafka-s3cret-Pa55"
 SSL_SECRET = "ssl-key-s3cret-Pa55"

@@ -1,0 +1,54 @@
+"""Events to the online store's inputs, and raw aggregates to the model's feature matrix.
+
+The store (``features.online``) answers raw aggregates per event; ``feature_matrix`` derives
+the registry's features from them with ``features.registry.derive``, the same code training uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.messages import TransactionEvent
+from decision.model import FloatArray
+from features.online import StoreEvent
+from features.registry import RAW_INDEX, WINDOWS_DAYS, derive
+
+
+def event_ms(ev: TransactionEvent) -> int:
+    return int(ev.event_time.timestamp() * 1000)
+
+
+def local_ms(ev: TransactionEvent) -> int:
+    """Wall-clock time at the event's own UTC offset (weekend/night are local notions)."""
+    offset = ev.event_time.utcoffset()
+    return event_ms(ev) + (int(offset.total_seconds() * 1000) if offset else 0)
+
+
+def store_events(events: Sequence[TransactionEvent]) -> list[StoreEvent]:
+    return [
+        StoreEvent(
+            ev.event_id, ev.customer_id, ev.terminal_id, event_ms(ev), round(ev.amount * 100)
+        )
+        for ev in events
+    ]
+
+
+def degraded_raw(amounts: FloatArray) -> FloatArray:
+    """Raw aggregates when the store is down: the event alone in its windows, no terminal data."""
+    raw = np.zeros((len(amounts), len(RAW_INDEX)), dtype=np.float64)
+    for w in WINDOWS_DAYS:
+        raw[:, RAW_INDEX[f"customer_count_{w}d"]] = 1.0
+        raw[:, RAW_INDEX[f"customer_sum_{w}d"]] = amounts
+    return raw
+
+
+def degraded_for(events: Sequence[TransactionEvent]) -> FloatArray:
+    return degraded_raw(np.array([ev.amount for ev in events], dtype=np.float64))
+
+
+def feature_matrix(events: Sequence[TransactionEvent], raw: FloatArray) -> FloatArray:
+    amounts = np.fromiter((ev.amount for ev in events), dtype=np.float64, count=len(events))
+    local = np.fromiter((local_ms(ev) for ev in events), dtype=np.int64, count=len(events))
+    return derive(raw, amounts, local)
