@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 
 from benchmarks.stats import Position
 from core.kafka import DeliveryTracker
+from core.reading import partitions, reader
 from core.settings import Settings
 from devstack import TopicError, TopicSpec, ensure_topics
 from features.online import OnlineStore, StoreEvent, StoreLabel, connect
@@ -243,16 +244,8 @@ class OutMsg:
 
 
 def _reader(s: Settings, topic: str) -> tuple[Consumer, list[TopicPartition]]:
-    c = Consumer(
-        {
-            **s.kafka_common(),
-            "group.id": f"{topic}-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_uncommitted",
-        }
-    )
-    meta = c.list_topics(topic, timeout=10).topics[topic]
-    return c, [TopicPartition(topic, p, 0) for p in sorted(meta.partitions)]
+    c = reader(s, f"{topic}-reader", read_committed=False)
+    return c, [TopicPartition(topic, tp.partition, 0) for tp in partitions(c, topic)]
 
 
 class RecordCounter:

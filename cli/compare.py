@@ -13,10 +13,9 @@ from datetime import timedelta
 
 import numpy as np
 import orjson
-from confluent_kafka import Consumer, TopicPartition
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.kafka import watermarks
+from core.reading import read_to_end, reader
 from core.settings import Settings
 
 
@@ -32,33 +31,9 @@ class Comparison:
 
 def read_topic(settings: Settings, topic: str) -> list[dict[str, object]]:
     """Every JSON record of a topic, from the beginning to the current end (no group commit)."""
-    c = Consumer(
-        {
-            **settings.kafka_common(),
-            "group.id": "fraudscore-compare",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    c = reader(settings, "fraudscore-compare")
     try:
-        parts = [
-            TopicPartition(topic, p)
-            for p in c.list_topics(topic, timeout=10).topics[topic].partitions
-        ]
-        ends = {tp.partition: watermarks(c, tp)[1] for tp in parts}
-        c.assign([TopicPartition(topic, p, 0) for p in ends])
-        out: list[dict[str, object]] = []
-        left = {p for p, end in ends.items() if end > 0}
-        while left:
-            msgs = c.consume(5000, 2.0)
-            if not msgs:
-                break
-            for m in msgs:
-                if m.error() is None:
-                    out.append(orjson.loads(m.value() or b"{}"))
-                    if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
-                        left.discard(m.partition() or 0)
-        return out
+        return [orjson.loads(m.value() or b"{}") for m in read_to_end(c, topic)]
     finally:
         c.close()
 

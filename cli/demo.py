@@ -25,12 +25,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from core.kafka import watermarks
+from core.reading import end_offsets as kafka_end_offsets
+from core.reading import headers, reader
 from core.settings import Settings
 from devstack import DevstackError, up
 from simulator.config import SimulationConfig
@@ -98,15 +99,9 @@ def spawn(args: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[b
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    c = Consumer({**settings.kafka_common(), "group.id": "fraudscore-demo-reader"})
+    c = reader(settings, "fraudscore-demo-reader")
     try:
-        out = []
-        for topic in topics:
-            meta = c.list_topics(topic, timeout=10).topics[topic]
-            for p in meta.partitions:
-                high = watermarks(c, TopicPartition(topic, p))[1]
-                out.append(TopicPartition(topic, p, high))
-        return out
+        return kafka_end_offsets(c, topics)
     finally:
         c.close()
 
@@ -118,13 +113,7 @@ def collect(
     timeout_s: float,
     progress: Progress,
 ) -> Collected:
-    c = Consumer(
-        {
-            **settings.kafka_common(),
-            "group.id": "fraudscore-demo-reader",
-            "enable.auto.commit": False,
-        }
-    )
+    c = reader(settings, "fraudscore-demo-reader")
     c.assign(start)
     got = Collected()
     task = progress.add_task("scored", total=len(expected))
@@ -133,22 +122,16 @@ def collect(
         while time.monotonic() < deadline and not expected <= got.scores.keys():
             for m in c.consume(2000, 0.5):
                 if m.error() is None:
-                    _record(m.topic() or "", m.value() or b"", _headers(m), settings, got)
+                    _record(m.topic() or "", m.value() or b"", headers(m), settings, got)
             progress.update(task, completed=len(expected & got.scores.keys()))
         drain_end = time.monotonic() + 3  # late alerts and dead letters of the last batches
         while time.monotonic() < drain_end:
             for m in c.consume(2000, 0.5):
                 if m.error() is None:
-                    _record(m.topic() or "", m.value() or b"", _headers(m), settings, got)
+                    _record(m.topic() or "", m.value() or b"", headers(m), settings, got)
     finally:
         c.close()
     return got
-
-
-def _headers(m: Message) -> list[tuple[str, bytes]]:
-    raw = m.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
 
 
 def _record(

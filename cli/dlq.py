@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from core.decode import Rejection, decode
 from core.kafka import (
@@ -35,6 +35,7 @@ from core.kafka import (
     producer_config,
     watermarks,
 )
+from core.reading import text_headers
 from core.settings import Settings
 
 
@@ -109,21 +110,13 @@ def read_dlq(
             if m.error() is not None or m.partition() not in todo:
                 continue
             p, offset = m.partition() or 0, m.offset() or 0
-            headers = _headers(m)
+            headers = text_headers(m)
             yield DeadRecord(f"dlq:{p}:{offset}", m.key(), m.value(), headers, p, offset)
             n += 1
             if offset + 1 >= ends[p]:
                 todo.discard(p)
             if limit is not None and n >= limit:
                 return
-
-
-def _headers(m: Message) -> dict[str, str]:
-    raw = m.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    return {
-        k: v.decode("utf-8", "replace") if isinstance(v, bytes) else (v or "") for k, v in pairs
-    }
 
 
 def read_file(path: Path) -> Iterator[DeadRecord]:

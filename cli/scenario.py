@@ -19,10 +19,11 @@ import string
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from cli.demo import end_offsets
 from core.pan import find_pans
+from core.reading import reader, text_headers
 from core.settings import Settings
 from simulator.config import SimulationConfig
 from simulator.generate import generate
@@ -84,7 +85,7 @@ def run_scenario(
 def _collect(
     s: Settings, start: list[TopicPartition], marker: str, expected: set[str], timeout_s: float
 ) -> Seen:
-    c = Consumer({**s.kafka_common(), "group.id": f"{marker}-reader", "enable.auto.commit": False})
+    c = reader(s, f"{marker}-reader")
     c.assign(start)
     seen = Seen()
     deadline = time.monotonic() + timeout_s
@@ -93,20 +94,12 @@ def _collect(
         while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
             for m in c.consume(2000, 0.5):
                 if m.error() is None and marker.encode() in (m.value() or b""):
-                    _take(s, m.topic() or "", m.value() or b"", dict(_headers(m)), seen)
+                    _take(s, m.topic() or "", m.value() or b"", text_headers(m), seen)
             if settle is None and expected <= seen.scores.keys():
                 settle = time.monotonic() + 3  # alerts and dead letters of the last batches
     finally:
         c.close()
     return seen
-
-
-def _headers(m: Message) -> list[tuple[str, str]]:
-    raw = m.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    return [
-        (k, v.decode("utf-8", "replace") if isinstance(v, bytes) else v or "") for k, v in pairs
-    ]
 
 
 def _texts(obj: object) -> list[str]:
