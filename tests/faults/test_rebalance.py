@@ -135,7 +135,10 @@ def test_workers_join_and_leave_under_load(
         monitor_polls=monitor.polls,
     )
     assert all(code == 0 for _, code, _ in stopped), f"a leaving worker failed: {stopped}"
-    assert all(code == 0 for code in codes), codes
+    failed = [p.tail() for p, code in zip(live.values(), codes, strict=True) if code != 0]
+    assert not failed, f"exit statuses {codes}; the failed workers' logs end:\n" + "\n--\n".join(
+        failed
+    )
     assert not result.missing, f"{len(result.missing)} events never scored"
     if delivery == "exactly-once":  # the tail reads read_committed
         assert result.duplicates == 0, "a read_committed reader saw duplicates"
