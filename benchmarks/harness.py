@@ -64,9 +64,21 @@ def _children_cpu() -> float:
 
 
 class WorkerProcess:
-    """One worker subprocess with this variant's settings; its log goes to ``log_path``."""
+    """One worker subprocess with this variant's settings; its log goes to ``log_path``.
 
-    def __init__(self, s: Settings, *, max_events: int, backend: Backend, log_path: Path) -> None:
+    ``command`` replaces the default ``python -m cli.main worker --max-events N --backend B``
+    (the profiler runs ``python -m worker.profile``).
+    """
+
+    def __init__(
+        self,
+        s: Settings,
+        *,
+        max_events: int,
+        backend: Backend,
+        log_path: Path,
+        command: Sequence[str] = (),
+    ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self._log = log_path.open("wb")
@@ -74,7 +86,7 @@ class WorkerProcess:
         self._cpu0, self._t0 = _children_cpu(), time.monotonic()
         self.started_ms = time.time() * 1000  # wall clock, comparable to Kafka timestamps
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args],
+            list(command) or [sys.executable, "-m", "cli.main", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **settings_env(s), "FRAUDSCORE_LOG_LEVEL": "INFO"},

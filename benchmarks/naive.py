@@ -35,14 +35,13 @@ from core.intake import dead_letter
 from core.messages import Alert, Sample, ScoreRecord, TransactionEvent
 from core.records import InRecord
 from core.settings import Settings
-from decision.features import event_ms
+from decision.features import event_ms, parse_labels
 from decision.outputs import alert_id, is_sampled
 from features.online import KEY_TTL_S
 from features.registry import DAY_MS, FEATURE_NAMES, LABEL_DELAY_DAYS, WINDOWS_DAYS
 from models.bundle import ModelBundle
 from models.reasons import top_reasons
 from simulator.events import Outgoing
-from worker.labels import parse_labels
 
 SLACK_MS = 7 * DAY_MS  # as velocity.lua: terminal sets are pruned this much later
 

@@ -1,11 +1,10 @@
 """Where the worker's time goes: the real loop under cProfile, broken down by stage.
 
-The loop runs in this process (``worker.loop.Worker``, built with ``worker.run``'s start-up
-checks), either on a pre-loaded backlog (saturation) or while a thread sends the input at a fixed
-rate (only the loop's thread is profiled). ``ProfilingHealth.beat`` switches the profiler on at
-the first loop turn after the partitions are assigned (the loop beats once per turn), so start-up,
-model loading and the group join are outside it; it stays on until the loop has closed its
-clients. Times are wall-clock: waits on the broker and on Redis count, as they do for throughput.
+The loop runs in a worker process of its own (``python -m worker.profile``: the real start-up
+and loop, profiled from the first loop turn with partitions assigned until its clients are
+closed), either on a pre-loaded backlog (saturation) or while a thread of this process sends the
+input at a fixed rate. Times are wall-clock: waits on the broker and on Redis count, as they do
+for throughput.
 
 cProfile adds a cost to every Python call, so the profiled loop is slower than the real one:
 read the shares, not the absolute rate.
@@ -13,26 +12,21 @@ read the shares, not the absolute rate.
 
 from __future__ import annotations
 
-import cProfile
+import json
 import pstats
+import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.data import count_tx
+from benchmarks.harness import WorkerProcess
 from benchmarks.infra import load_input
 from benchmarks.report import ProfileResult, Stage
-from core.kafka import check_topics
 from core.settings import Settings
-from features.open import open_store
 from models.scorer import Backend
-from models.serving import ModelSource
 from simulator.events import Outgoing
-from worker.loop import Worker
-from worker.metrics import Health, WorkerMetrics
-from worker.run import worker_topics
 
 FuncKey = tuple[str, int, str]
 RawStats = dict[FuncKey, tuple[Any, ...]]  # pstats.Stats.stats: (cc, nc, tt, ct, callers)
@@ -52,8 +46,8 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
     ("predict (one call per batch)", (("models/serving.py", "predict", False),)),
     ("reasons (TreeSHAP, alerts only)", (("models/serving.py", "reasons", False),)),
     ("route + serialize outputs (pydantic JSON)", (("decision/outputs.py", "route", False),)),
-    ("produce + wait for acks", (("worker/loop.py", "_publish", False),)),
-    ("store offsets", (("worker/loop.py", "_commit_batch", False),)),
+    ("produce + wait for acks", (("worker/commit.py", "publish", False),)),
+    ("commit (offsets stored, or the transaction)", (("worker/commit.py", "commit", False),)),
     (
         "event-time alignment (Redis + watermarks)",
         (
@@ -63,7 +57,7 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
     ),
     (
         "metrics + bad-input guard",
-        (("worker/loop.py", "_count", False), ("worker/loop.py", "observe", False)),
+        (("worker/loop.py", "_count", False), ("worker/guard.py", "observe", False)),
     ),
     ("model source check", (("models/serving.py", "__call__", False),)),
     ("close (flush, commit, leave group)", (("worker/loop.py", "_close", False),)),
@@ -74,23 +68,8 @@ NESTED = {
         "predict (one call per batch)",
         "reasons (TreeSHAP, alerts only)",
     ),
-    "store offsets": ("produce + wait for acks",),
+    "commit (offsets stored, or the transaction)": ("produce + wait for acks",),
 }
-
-
-class ProfilingHealth(Health):
-    """Switches the profiler on at the first loop turn with partitions assigned."""
-
-    def __init__(self, profiler: cProfile.Profile) -> None:
-        super().__init__()
-        self.profiler = profiler
-        self.started: tuple[float, float] | None = None  # (wall, cpu)
-
-    def beat(self) -> None:
-        super().beat()
-        if self.assigned and self.started is None:
-            self.started = (time.perf_counter(), time.process_time())
-            self.profiler.enable()
 
 
 def _matches(key: FuncKey, where: Where) -> bool:
@@ -157,31 +136,26 @@ def profile_worker(
     n = count_tx(records)
     if feed is None:
         load_input(s, records, loaded)
-    model = ModelSource(s.model_dir, backend=backend)
-    store = open_store(s)
-    check_topics(s, worker_topics(s))
-    profiler = cProfile.Profile()
-    health = ProfilingHealth(profiler)
-    worker = Worker(s, model, store, WorkerMetrics(), health)
+    command = [sys.executable, "-m", "worker.profile", str(out_path), "--max-events", str(n)]
+    command += ["--backend", backend, "--idle-timeout", "60"]
+    log_path = out_path.with_suffix(".log")
+    worker = WorkerProcess(s, max_events=n, backend=backend, log_path=log_path, command=command)
     feeder = _Feeder(feed) if feed else None
     try:
-        stats = worker.run(threading.Event(), max_events=n, idle_timeout_s=60)
+        worker.wait(180 + n / 100)
     finally:
-        profiler.disable()
+        worker.stop()
         if feeder:
             feeder.join()
-    wall_end, cpu_end = time.perf_counter(), time.process_time()
-    wall0, cpu0 = health.started or (wall_end, cpu_end)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    profiler.dump_stats(out_path)
-    raw: RawStats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    seconds = wall_end - wall0
+    ran = json.loads(out_path.with_name(out_path.name + ".json").read_text())
+    raw: RawStats = pstats.Stats(str(out_path)).stats  # type: ignore[attr-defined]
+    seconds, events = float(ran["seconds"]), int(ran["consumed"])
     return ProfileResult(
         label=label,
-        events=stats.consumed,
+        events=events,
         seconds=seconds,
-        cpu_s=cpu_end - cpu0,
-        stages=breakdown(raw, seconds, stats.consumed),
+        cpu_s=float(ran["cpu_s"]),
+        stages=breakdown(raw, seconds, events),
         top_functions=top_functions(raw),
         stats_file=str(out_path),
     )

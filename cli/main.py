@@ -63,7 +63,7 @@ def worker_cmd(
     """
     from core.errors import StartupError
     from models.serving import NoModel
-    from worker.loop import BadInputFlood
+    from worker.guard import BadInputFlood
     from worker.run import run
 
     settings = Settings()

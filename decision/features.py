@@ -1,19 +1,27 @@
 """Events to the online store's inputs, and raw aggregates to the model's feature matrix.
 
+Fraud labels become the store's label inputs here too (``parse_labels``): the stream, a
+backtest and the naive baseline read them the same way.
+
 The store (``features.online``) answers raw aggregates per event; ``feature_matrix`` derives
 the registry's features from them with ``features.registry.derive``, the same code training uses.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
+from pydantic import ValidationError
 
-from core.messages import TransactionEvent
+from core.messages import LabelEvent, TransactionEvent
+from core.pan import mask_pans
 from decision.model import FloatArray
-from features.online import StoreEvent
+from features.online import StoreEvent, StoreLabel
 from features.registry import RAW_INDEX, WINDOWS_DAYS, derive
+
+log = logging.getLogger(__name__)
 
 
 def event_ms(ev: TransactionEvent) -> int:
@@ -52,3 +60,23 @@ def feature_matrix(events: Sequence[TransactionEvent], raw: FloatArray) -> Float
     amounts = np.fromiter((ev.amount for ev in events), dtype=np.float64, count=len(events))
     local = np.fromiter((local_ms(ev) for ev in events), dtype=np.int64, count=len(events))
     return derive(raw, amounts, local)
+
+
+def parse_labels(values: Sequence[bytes | None]) -> list[StoreLabel]:
+    """Label messages as store labels; one that does not validate is logged without its
+    content and skipped (labels are feedback: one bad label must not stop scoring)."""
+    out = []
+    for value in values:
+        try:
+            lab = LabelEvent.model_validate_json(value or b"")
+        except ValidationError as exc:
+            # Field names are input too (an unknown field can be named by a card number).
+            first = exc.errors(include_input=False, include_url=False)[:1]
+            log.warning("skipping an invalid label: %s", mask_pans(str(first)))
+            continue
+        out.append(
+            StoreLabel(
+                lab.event_id, lab.terminal_id, int(lab.event_time.timestamp() * 1000), lab.is_fraud
+            )
+        )
+    return out

@@ -33,6 +33,7 @@ class InputHold:
         self._metrics = metrics
         self._kept_paused = kept_paused
         self.reasons: set[str] = set()
+        self._fresh: list[TopicPartition] = []  # assigned since the last ``settle``
 
     @property
     def active(self) -> bool:
@@ -58,6 +59,28 @@ class InputHold:
             tp = TopicPartition(topic, partition, offset)
             self._consumer.seek(tp)
             self._consumer.pause([tp])  # e.g. a partition assigned while held
+
+    def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Note partitions just assigned (from the rebalance callback); ``settle`` acts."""
+        self._fresh.extend(TopicPartition(tp.topic, tp.partition) for tp in partitions)
+
+    def settle(self) -> None:
+        """Newly assigned partitions follow the hold: paused while held, else fetching.
+
+        librdkafka keeps a partition's pause flag across losing and regaining it, so one paused
+        before a rebalance would otherwise stay paused for good after it.
+        """
+        if not self._fresh:
+            return
+        fresh, self._fresh = self._fresh, []
+        mine = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        fresh = [tp for tp in fresh if (tp.topic, tp.partition) in mine]
+        if not fresh:
+            return
+        if self.active:
+            self._consumer.pause(fresh)
+        else:
+            self._consumer.resume(fresh)
 
     def release(self, reason: str) -> None:
         if reason not in self.reasons:

@@ -12,32 +12,12 @@ import time
 from collections.abc import Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
-from pydantic import ValidationError
 
 from core.kafka import committed
-from core.messages import LabelEvent
-from core.pan import mask_pans
-from features.online import OnlineStore, StoreLabel, StoreUnavailable
+from decision.features import parse_labels
+from features.online import OnlineStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-def parse_labels(values: Sequence[bytes | None]) -> list[StoreLabel]:
-    out = []
-    for value in values:
-        try:
-            lab = LabelEvent.model_validate_json(value or b"")
-        except ValidationError as exc:
-            # Field names are input too (an unknown field can be named by a card number).
-            first = exc.errors(include_input=False, include_url=False)[:1]
-            log.warning("skipping an invalid label: %s", mask_pans(str(first)))
-            continue
-        out.append(
-            StoreLabel(
-                lab.event_id, lab.terminal_id, int(lab.event_time.timestamp() * 1000), lab.is_fraud
-            )
-        )
-    return out
 
 
 def apply_label_messages(store: OnlineStore, msgs: Sequence[Message]) -> int:

@@ -14,13 +14,16 @@ import threading
 
 from core.errors import StartupError
 from core.http import serve
-from core.kafka import check_topics
-from core.settings import Settings
+from core.kafka import check_topics, make_consumer, make_producer
+from core.settings import DeliveryMode, Settings
 from core.signals import stop_on_signals
+from features.online import OnlineStore
 from features.open import open_store
 from models.scorer import BACKENDS
 from models.serving import ModelSource
-from worker.loop import Worker, WorkerStats
+from worker.guard import WorkerStats
+from worker.labels import LabelFeed
+from worker.loop import Clients, Worker
 from worker.metrics import Health, WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,21 @@ def worker_topics(settings: Settings) -> list[str]:
     ]
 
 
+def clients(settings: Settings, store: OnlineStore) -> Clients:
+    """The worker's real Kafka clients: the group consumer, a producer (transactional in
+    exactly-once mode, its id stable per worker so a restart fences its predecessor) and a
+    consumer of every label partition under a group of its own."""
+    s = settings
+    eos = s.delivery is DeliveryMode.EXACTLY_ONCE
+    txid = f"fraudscore-{s.group_id}-{s.worker_id}" if eos else None
+    labels = make_consumer(s, group_id=f"{s.group_id}-labels-{s.worker_id}", auto_commit=True)
+    return Clients(
+        consumer=make_consumer(s),
+        producer=make_producer(s, txid),
+        labels=LabelFeed(labels, store, s.topic_labels),
+    )
+
+
 def run(
     settings: Settings,
     *,
@@ -45,6 +63,7 @@ def run(
     max_events: int | None = None,
     idle_timeout_s: float | None = None,
     stop: threading.Event | None = None,
+    health: Health | None = None,
 ) -> WorkerStats:
     if backend not in BACKENDS:
         raise StartupError(f"unknown scoring backend {backend!r}; use one of {list(BACKENDS)}")
@@ -57,11 +76,13 @@ def run(
     )
     store = open_store(settings)
     check_topics(settings, worker_topics(settings))
-    metrics, health = WorkerMetrics(), Health()
+    metrics, health = WorkerMetrics(), health or Health()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry, health)
     stop = stop or threading.Event()
-    worker = Worker(settings, model, store, metrics, health, challenger=model.shadow)
+    worker = Worker(
+        settings, clients(settings, store), model, store, metrics, health, challenger=model.shadow
+    )
     # Everything loaded so far (model, libraries) lives as long as the process: move it out of
     # the collector's reach, so a full collection walks only what the loop allocates and does
     # not stall a batch for tens of milliseconds.

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
-from worker.loop import WorkerStats
+from worker.guard import WorkerStats
 from worker.run import run
 
 

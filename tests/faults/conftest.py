@@ -31,7 +31,7 @@ def pycache(request: pytest.FixtureRequest) -> Path:
     """A bytecode cache for the worker subprocesses, outside the source tree, warmed once."""
     path = cache_dir(request.config, "faults-pycache")
     python = FRAUDSCORE.parent / "python"
-    code = "import cli.main, worker.run, worker.loop, models.scorer"
+    code = "import cli.main, worker.run, worker.loop, worker.commit, models.scorer"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(path)
     if source := os.environ.get("FAULTS_WORKER_SOURCE"):  # see tests/faults/harness.py

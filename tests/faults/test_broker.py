@@ -18,7 +18,7 @@ from devstack.kafka import process_spec
 from devstack.process import owned_pid, stop
 from tests.faults.harness import Scenario, free_port, wait_until
 from tests.faults.streams import Feeder, Stream, TopicTail, audit, finish, produce, wait_scored
-from worker.loop import TXN_STUCK_S
+from worker.commit import TXN_STUCK_S
 from worker.watchdog import EXIT_STUCK
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -45,7 +45,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevstackSett
     [
         # This one failed intermittently before two fixes in the worker: label end offsets
         # asked of a restarting broker raised unhandled, and partitions regained while input
-        # was held kept librdkafka's pause flag (worker/loop.py ``_settle_assigned``).
+        # was held kept librdkafka's pause flag (worker/hold.py ``InputHold.settle``).
         "at-least-once",
         # This one deadlocked for good before the watchdog (worker/watchdog.py): after the
         # restart the consumer's session had timed out and librdkafka waited for the app to

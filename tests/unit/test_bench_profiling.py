@@ -13,8 +13,8 @@ LABELS: FuncKey = ("/x/worker/labels.py", 60, "drain")
 SCORE: FuncKey = ("/x/decision/outputs.py", 170, "route")
 PREDICT: FuncKey = ("/x/models/serving.py", 40, "predict")
 REASONS: FuncKey = ("/x/models/serving.py", 44, "reasons")
-COMMIT: FuncKey = ("/x/worker/loop.py", 280, "_commit_batch")
-PUBLISH: FuncKey = ("/x/worker/loop.py", 120, "_publish")
+COMMIT: FuncKey = ("/x/worker/commit.py", 150, "commit")
+PUBLISH: FuncKey = ("/x/worker/commit.py", 70, "publish")
 OTHER_PREDICT: FuncKey = ("/x/models/scorer.py", 105, "predict")  # inside ServingModel.predict
 
 
@@ -49,7 +49,7 @@ def test_nested_stages_are_net_of_their_inner_stages() -> None:
     assert per["predict (one call per batch)"] == pytest.approx(0.3)  # not scorer.py's predict
     assert per["route + serialize outputs (pydantic JSON)"] == pytest.approx(0.5)
     assert per["produce + wait for acks"] == pytest.approx(1.8)
-    assert per["store offsets"] == pytest.approx(0.2)
+    assert per["commit (offsets stored, or the transaction)"] == pytest.approx(0.2)
 
 
 def test_breakdown_shares_add_up_with_other() -> None:
@@ -64,4 +64,4 @@ def test_breakdown_shares_add_up_with_other() -> None:
 def test_top_functions_by_own_time() -> None:
     top = top_functions(raw(), n=2)
     assert [secs for _, secs in top] == [3.0, 1.0]
-    assert top[1][0] == "/x/worker/loop.py:120(_publish)"
+    assert top[1][0] == "/x/worker/commit.py:70(publish)"

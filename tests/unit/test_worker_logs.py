@@ -10,7 +10,7 @@ from core.logs import JsonFormatter, TextFormatter
 
 def _record(**extra: object) -> logging.LogRecord:
     rec = logging.makeLogRecord(
-        {"name": "worker.loop", "levelname": "WARNING", "levelno": 30, "msg": "dead-lettered"}
+        {"name": "worker.guard", "levelname": "WARNING", "levelno": 30, "msg": "dead-lettered"}
     )
     for k, v in extra.items():
         setattr(rec, k, v)
@@ -28,9 +28,9 @@ def test_json_lines_have_the_origin_as_fields() -> None:
 def test_text_lines_append_the_origin() -> None:
     text = TextFormatter("w1").format(_record(topic="tx", partition=3, offset=42))
     assert "dead-lettered topic=tx partition=3 offset=42" in text
-    assert "WARNING w1 worker.loop" in text
+    assert "WARNING w1 worker.guard" in text
 
 
 def test_a_line_without_extras_is_unchanged() -> None:
-    assert TextFormatter().format(_record()).endswith("worker.loop: dead-lettered")
+    assert TextFormatter().format(_record()).endswith("worker.guard: dead-lettered")
     assert set(json.loads(JsonFormatter().format(_record()))) == {"ts", "level", "logger", "msg"}

@@ -16,7 +16,7 @@ from cli.schema import MODELS as WIRE_MODELS
 from core.messages import TransactionEvent
 from core.records import InRecord, first_offsets, next_offsets
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
-from worker.loop import BadInputFlood, BadInputGuard
+from worker.guard import BadInputFlood, BadInputGuard
 
 KAFKA_SECRET = "kafka-s3cret-Pa55"
 SSL_SECRET = "ssl-key-s3cret-Pa55"
