@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
@@ -131,6 +132,17 @@ def test_select_falls_back_to_local_without_docker(
         "local",
     )
     found.close()  # shared local services stay up: nothing to call
+
+
+def test_select_falls_back_to_local_without_testcontainers(
+    monkeypatch: pytest.MonkeyPatch, settings: DevstackSettings
+) -> None:
+    monkeypatch.setitem(sys.modules, "testcontainers", None)  # as if the extra were not installed
+    monkeypatch.setattr(select, "docker_available", lambda: True)
+    monkeypatch.setattr(select, "start_containers", _boom)
+    monkeypatch.setattr(select, "up", running_stack)
+    assert not select.containers_installed()
+    assert select.resolve_services(settings).source == "local"
 
 
 def test_docker_available_is_false_when_the_client_fails(monkeypatch: pytest.MonkeyPatch) -> None:
