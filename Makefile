@@ -42,7 +42,7 @@ test: lint typecheck services-up
 	$(VENV)/bin/pytest -q
 
 lock:
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra fast --python-version 3.11 -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra fast --extra docker --python-version 3.11 -q -o requirements.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,10 +3,15 @@
 Each package owns its commands (``devstack.cli``, ``simulator.cli``, ``models.cli``,
 ``monitoring.cli``); this module mounts them and adds the worker's own: ``worker``, ``demo``,
 ``schema`` and ``validate``. Errors the user can fix print one red line and exit 1.
+
+The commands backed by ``devstack`` (``services``, ``demo``) and ``benchmarks`` (``bench``) are
+mounted only where that package is installed: the service image leaves them out, and its
+``fraudscore`` must still start.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -14,17 +19,21 @@ import typer
 from rich.console import Console
 
 from analyst.cli import app as analyst_app
-from benchmarks.cli import app as bench_app
 from cli import schema
 from cli.dlq_cli import app as dlq_app
 from core.logs import setup_logging
 from core.settings import Settings
-from devstack.cli import services_app
 from models.cli import app as models_cli
 from models.cli import models_app
 from monitoring.cli import app as drift_app
 from monitoring.performance_cli import app as perf_app
 from simulator.cli import app as simulator_app
+
+
+def installed(package: str) -> bool:
+    """True when ``package`` can be imported (without importing it)."""
+    return importlib.util.find_spec(package) is not None
+
 
 app = typer.Typer(
     name="fraudscore",
@@ -33,13 +42,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(services_app, name="services", help="Local Kafka + Redis for tests and the demo.")
+if installed("devstack"):
+    from devstack.cli import services_app
+
+    app.add_typer(services_app, name="services", help="Local Kafka + Redis for tests and the demo.")
 app.add_typer(drift_app, name="drift", help="Drift sidecar and reports.")
 app.add_typer(perf_app, name="perf", help="Live model performance from delayed labels.")
 app.add_typer(simulator_app)
 app.add_typer(models_cli)
 app.add_typer(analyst_app)  # fraudscore alerts tail, fraudscore label
-app.add_typer(bench_app)  # fraudscore bench
+if installed("benchmarks"):
+    from benchmarks.cli import app as bench_app
+
+    app.add_typer(bench_app)  # fraudscore bench
 app.add_typer(dlq_app, name="dlq")
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
@@ -109,7 +124,6 @@ def scenario_cmd(
         raise typer.Exit(1)
 
 
-@app.command("demo")
 def demo_cmd(
     events_days: Annotated[int, typer.Option("--days", help="Days of simulated traffic")] = 75,
     customers: Annotated[int, typer.Option(help="Simulated customers")] = 600,
@@ -126,6 +140,10 @@ def demo_cmd(
         run_demo(days=events_days, customers=customers, n_workers=workers)
     except DemoError as exc:
         raise fail(str(exc)) from None
+
+
+if installed("devstack"):  # the demo starts its services with devstack
+    app.command("demo")(demo_cmd)
 
 
 @schema_app.command("export")

@@ -4,7 +4,8 @@ One rule, in order:
 
 1. explicit addresses from the environment (``FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS`` and
    ``FRAUDSCORE_REDIS_URL``, both set) — nothing is started or created;
-2. testcontainers, when a Docker engine answers a ping within a couple of seconds;
+2. testcontainers, when it is installed (the ``docker`` extra) and a Docker engine answers a
+   ping within a couple of seconds;
 3. the locally started processes (``devstack.up``), which need only java, mvn and redis-server.
 
 There are no mocks anywhere in this rule: every branch yields a real broker and a real Redis.
@@ -13,6 +14,7 @@ There are no mocks anywhere in this rule: every branch yields a real broker and 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,7 +57,7 @@ def resolve_services(settings: DevstackSettings | None = None) -> Services:
     explicit = from_environment(settings)
     if explicit is not None:
         return explicit
-    if docker_available():
+    if containers_installed() and docker_available():
         return start_containers()
     return start_local(settings)
 
@@ -65,6 +67,15 @@ def from_environment(settings: DevstackSettings) -> Services | None:
     if settings.kafka_bootstrap_servers and settings.redis_url:
         return Services(settings.kafka_bootstrap_servers, settings.redis_url, "env")
     return None
+
+
+def containers_installed() -> bool:
+    """True when testcontainers is importable.
+
+    It is the optional ``docker`` extra, which the service image leaves out; without it the rule
+    goes on to the local processes, as it does when no Docker engine answers.
+    """
+    return importlib.util.find_spec("testcontainers") is not None
 
 
 def docker_available(timeout_s: int = 2) -> bool:

@@ -20,7 +20,8 @@ import pytest
 from core.pan import find_pans
 from tests.faults.harness import Scenario
 from tests.faults.pans import dead_letter_texts, grouped, leaks, make_pan
-from tests.faults.streams import Rec, Stream, TopicTail, audit, finish, produce, read_topic
+from tests.faults.readback import Rec, TopicTail, audit, finish, read_topic
+from tests.faults.streams import Stream, produce
 
 pytestmark = pytest.mark.faults
 

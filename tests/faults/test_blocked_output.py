@@ -21,16 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import FAST_SESSION, Scenario, wait_until
-from tests.faults.streams import (
-    Feeder,
-    Stream,
-    TopicTail,
-    audit,
-    feed,
-    finish,
-    produce,
-    wait_scored,
-)
+from tests.faults.readback import TopicTail, audit, finish, wait_scored
+from tests.faults.streams import Feeder, Stream, feed, produce
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

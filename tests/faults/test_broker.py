@@ -17,7 +17,8 @@ from devstack import DevstackSettings, down, up
 from devstack.kafka import process_spec
 from devstack.process import owned_pid, stop
 from tests.faults.harness import Scenario, free_port, wait_until
-from tests.faults.streams import Feeder, Stream, TopicTail, audit, finish, produce, wait_scored
+from tests.faults.readback import TopicTail, audit, finish, wait_scored
+from tests.faults.streams import Feeder, Stream, produce
 from worker.commit import TXN_STUCK_S
 from worker.watchdog import EXIT_STUCK
 

@@ -20,19 +20,18 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import Scenario, WorkerProc, fresh_name, log_dir, require, wait_until
-from tests.faults.streams import (
+from tests.faults.readback import (
     Rec,
-    Stream,
     TopicTail,
     TxnProbe,
     audit,
     committed_offsets,
-    feed,
     finish,
     read_topic,
     scored_positions,
     wait_scored,
 )
+from tests.faults.streams import Stream, feed
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -26,7 +26,8 @@ from confluent_kafka import Producer
 from core.pan import find_pans
 from tests.faults.harness import Scenario, fresh_name, log_dir, require
 from tests.faults.pans import dead_letter_texts, decoded_strings, grouped, leaks, make_pan
-from tests.faults.streams import Rec, Stream, TopicTail, finish, read_topic
+from tests.faults.readback import Rec, TopicTail, finish, read_topic
+from tests.faults.streams import Stream
 
 pytestmark = pytest.mark.faults
 

@@ -20,7 +20,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.faults.harness import Scenario, WorkerProc, wait_until
-from tests.faults.streams import Feeder, Stream, TopicTail, audit, finish, lag, produce
+from tests.faults.readback import TopicTail, audit, finish, lag
+from tests.faults.streams import Feeder, Stream, produce
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -21,17 +21,8 @@ import pytest
 
 from features.offline import compute_features
 from tests.faults.harness import RedisServer, Scenario, wait_until
-from tests.faults.streams import (
-    Feeder,
-    Rec,
-    Stream,
-    TopicTail,
-    audit,
-    finish,
-    produce,
-    read_topic,
-    wait_scored,
-)
+from tests.faults.readback import Rec, TopicTail, audit, finish, read_topic, wait_scored
+from tests.faults.streams import Feeder, Stream, produce
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -13,16 +13,15 @@ from collections.abc import Callable
 import pytest
 
 from tests.faults.harness import Scenario
-from tests.faults.streams import (
-    Stream,
+from tests.faults.readback import (
     TopicTail,
     audit,
     committed_offsets,
-    feed,
     finish,
     scored_positions,
     wait_scored,
 )
+from tests.faults.streams import Stream, feed
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

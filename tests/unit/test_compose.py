@@ -122,6 +122,12 @@ def test_every_fraudscore_env_name_is_a_real_setting(compose: dict[str, Any]) ->
     assert used - known - local == set()
 
 
+def test_the_image_holds_devstack_for_the_init_container(services: dict[str, Any]) -> None:
+    """`fraudscore services` is mounted only where devstack is installed (cli.main)."""
+    assert "fraudscore services topics" in " ".join(services["init"]["command"])
+    assert re.search(r"^COPY devstack \./devstack$", DOCKERFILE.read_text(), re.MULTILINE)
+
+
 def test_dockerfile_installs_project_as_non_root() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert "FROM python:3.11-slim" in text

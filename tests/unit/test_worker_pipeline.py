@@ -1,12 +1,12 @@
-"""The pure pipeline: dead letters, split, scoring and routing, sampling, determinism.
+"""The pure pipeline: scoring and routing, sampling, determinism.
 
-A fake model scores each row as ``amount / 100``, so a test picks scores by picking amounts.
+A fake model scores each row as ``amount / 100``, so a test picks scores by picking amounts. The
+helpers here serve test_worker_pipeline_dead_letters.py and test_worker_pipeline_features.py too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,28 +14,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.decode import Rejection
-from core.intake import dead_letter, split
+from core.intake import split
 from core.messages import Reason, TransactionEvent
-from core.pan import find_pans, luhn_ok
+from core.pan import find_pans
 from core.records import InRecord, OutRecord
 from decision.core import decide
-from decision.features import degraded_raw, feature_matrix, store_events
+from decision.features import degraded_raw
 from decision.model import FloatArray
 from decision.outputs import Origin, Topics, alert_id, is_sampled, route
-from features.registry import FEATURE_NAMES, RAW_COLUMNS, RAW_INDEX, WINDOWS_DAYS, derive
+from features.registry import FEATURE_NAMES
 
 MAX = 64 * 1024
 PAN = "4111111111111111"
 TOPICS = Topics(dlq="t.dlq", alerts="t.alerts", scores="t.scores", samples="t.samples")
-HEADER_NAMES = [
-    "reason",
-    "stage",
-    "origin_topic",
-    "origin_partition",
-    "origin_offset",
-    "origin_timestamp_ms",
-]
 
 
 class FakeModel:
@@ -126,81 +117,6 @@ def run(amounts: Sequence[float], model: FakeModel, **kw: Any) -> Scored:
 
 def outputs_on(out: Sequence[OutRecord], topic: str) -> list[dict[str, Any]]:
     return [json.loads(o.value) for o in out if o.topic == topic]
-
-
-def pan_like_anywhere(data: bytes) -> list[str]:
-    """find_pans over the text, plus an independent scan of contiguous digit runs."""
-    text = data.decode("latin-1")
-    runs = re.findall(r"(?<![0-9])[0-9]{13,19}(?![0-9])", text)
-    return [text[s:e] for s, e in find_pans(text)] + [r for r in runs if luhn_ok(r)]
-
-
-# -- dead letters ---------------------------------------------------------------------------------
-
-
-def test_dead_letter_masks_pans_and_keeps_everything_else() -> None:
-    raw = b'\xff\x00{"card": "4111111111111111", "n": "4111 1111 1111 1111", "ok": 12345}\xe9'
-    record = InRecord("in.topic", 3, 77, 1_700_000_000_123, b"key-4111111111111111", raw)
-    out = dead_letter(record, Rejection("not valid JSON: x", "decode"), "the.dlq")
-    expected = raw.replace(PAN.encode(), b"#" * 16).replace(b"4111 1111 1111 1111", b"#" * 19)
-    assert out.topic == "the.dlq"
-    assert out.value == expected
-    assert len(out.value) == len(raw)
-    assert out.key == b"key-################"
-    assert [k for k, _ in out.headers] == HEADER_NAMES
-    assert dict(out.headers) == {
-        "reason": b"not valid JSON: x",
-        "stage": b"decode",
-        "origin_topic": b"in.topic",
-        "origin_partition": b"3",
-        "origin_offset": b"77",
-        "origin_timestamp_ms": b"1700000000123",
-    }
-
-
-def test_dead_letter_without_pan_is_byte_identical() -> None:
-    raw = bytes(range(256)) * 4
-    out = dead_letter(rec(raw), Rejection("r", "decode"), "dlq")
-    assert out.value == raw
-    assert out.key is None
-
-
-def test_dead_letter_of_tombstone() -> None:
-    out = dead_letter(rec(None, offset=5), Rejection("empty value (tombstone)", "decode"), "dlq")
-    assert out.value == b""
-    assert dict(out.headers)["origin_offset"] == b"5"
-
-
-def test_split_separates_good_and_bad_in_order() -> None:
-    values: list[bytes | None] = [
-        json.dumps(event(0)).encode(),
-        b"{not json",
-        json.dumps(event(1, customer_id=PAN)).encode(),
-        None,
-        json.dumps(event(2, amount="7")).encode(),
-        json.dumps(event(3)).encode(),
-        b"x" * (MAX + 1),
-    ]
-    records = [rec(v, offset=i) for i, v in enumerate(values)]
-    good, dead = split(records, max_bytes=MAX, dlq_topic="dlq")
-    assert [(r.offset, ev.event_id) for r, ev in good] == [(0, "evt-0"), (5, "evt-3")]
-    assert all(r is records[r.offset] for r, _ in good)
-    heads = [dict(d.headers) for d in dead]
-    assert [h["origin_offset"] for h in heads] == [b"1", b"2", b"3", b"4", b"6"]
-    assert [h["stage"] for h in heads] == [
-        b"decode",
-        b"validate",
-        b"decode",
-        b"validate",
-        b"decode",
-    ]
-    assert all(d.topic == "dlq" for d in dead)
-    for d in dead:
-        assert pan_like_anywhere(d.value) == []
-        # origin_timestamp_ms is a 13-digit number and Luhn-valid for ~10% of timestamps
-        headers = [v for k, v in d.headers if k != "origin_timestamp_ms"]
-        assert all(pan_like_anywhere(v) == [] for v in headers)
-    assert b"################" in dead[1].value
 
 
 # -- scoring and routing --------------------------------------------------------------------------
@@ -327,93 +243,6 @@ def test_is_sampled_deterministic_and_near_the_rate(rate: float) -> None:
     assert abs(share - rate) < max(0.004, rate * 0.1), share
     # nested: a higher rate samples a superset
     assert all(is_sampled(i, 0.6) for i, p in zip(ids, picks, strict=True) if p)
-
-
-# -- PAN leaks ------------------------------------------------------------------------------------
-
-
-def test_no_output_contains_a_pan_even_if_the_input_had_one() -> None:
-    dup_key = (
-        b'{"customer_id": "4111111111111111", "event_id": "evt-9", "event_time": '
-        b'"2018-04-07T23:30:00+00:00", "customer_id": "cust-9", "terminal_id": "t-9", "amount": 99}'
-    )
-    values = [
-        json.dumps(event(0, 95.0)).encode(),
-        json.dumps(event(1, 95.0, terminal_id=PAN)).encode(),
-        json.dumps(event(2, 95.0, note=f"card {PAN}")).encode(),
-        f'{{"event_id": "{PAN}"'.encode(),
-        dup_key,
-    ]
-    records = [rec(v, offset=i, key=PAN.encode()) for i, v in enumerate(values)]
-    good, dead = split(records, max_bytes=MAX, dlq_topic=TOPICS.dlq)
-    assert [ev.event_id for _, ev in good] == ["evt-0", "evt-9"]
-    out = score(
-        good,
-        degraded_raw(np.array([ev.amount for _, ev in good])),
-        FakeModel(threshold=0.5),
-        topics=TOPICS,
-        sample_rate=1.0,
-        top_k=3,
-    )
-    assert out.alerts == 2 and out.sampled == 2
-    everything = dead + out.outputs
-    assert {o.topic for o in everything} == {
-        TOPICS.dlq,
-        TOPICS.alerts,
-        TOPICS.scores,
-        TOPICS.samples,
-    }
-    for o in everything:
-        assert pan_like_anywhere(o.value) == [], o
-        assert o.key is None or pan_like_anywhere(o.key) == [], o
-        assert pan_like_anywhere(dict(o.headers).get("reason", b"")) == []
-
-
-# -- degraded_raw and feature_matrix --------------------------------------------------------------
-
-
-def test_degraded_raw_is_the_event_alone_with_no_terminal_data() -> None:
-    amounts = np.array([12.5, 0.0, 300.0])
-    raw = degraded_raw(amounts)
-    assert raw.shape == (3, len(RAW_COLUMNS))
-    for w in WINDOWS_DAYS:
-        assert raw[:, RAW_INDEX[f"customer_count_{w}d"]].tolist() == [1.0, 1.0, 1.0]
-        assert raw[:, RAW_INDEX[f"customer_sum_{w}d"]].tolist() == [12.5, 0.0, 300.0]
-        assert not raw[:, RAW_INDEX[f"terminal_count_{w}d"]].any()
-        assert not raw[:, RAW_INDEX[f"terminal_frauds_{w}d"]].any()
-    x = derive(raw, amounts, np.zeros(3, dtype=np.int64))
-    col = {n: x[:, j].tolist() for j, n in enumerate(FEATURE_NAMES)}
-    assert col["customer_avg_amount_7d"] == [12.5, 0.0, 300.0]
-    assert col["amount_to_customer_avg_30d"] == [1.0, 1.0, 1.0]
-    assert col["terminal_risk_1d"] == [0.0, 0.0, 0.0]
-    assert degraded_raw(np.empty(0)).shape == (0, len(RAW_COLUMNS))
-
-
-def test_feature_matrix_uses_the_events_own_offset() -> None:
-    local_times = [
-        ("2018-03-31T23:30:00-02:00", 1.0, 0.0),  # local Saturday 23:30 (UTC Sunday 01:30)
-        ("2018-04-02T05:00:00+09:00", 0.0, 1.0),  # local Monday 05:00 (UTC Sunday 20:00)
-        ("2018-04-02T07:00:00+00:00", 0.0, 0.0),
-        ("2018-04-01T06:59:59+00:00", 1.0, 1.0),
-    ]
-    records = [
-        rec(json.dumps(event(i, 1.0, event_time=t)).encode(), offset=i)
-        for i, (t, _, _) in enumerate(local_times)
-    ]
-    good, _ = split(records, max_bytes=MAX, dlq_topic="dlq")
-    x = feature_matrix([ev for _, ev in good], degraded_raw(np.ones(len(good))))
-    assert x.shape == (4, len(FEATURE_NAMES))
-    assert x[:, FEATURE_NAMES.index("is_weekend")].tolist() == [w for _, w, _ in local_times]
-    assert x[:, FEATURE_NAMES.index("is_night")].tolist() == [n for _, _, n in local_times]
-
-
-def test_store_events_in_cents_and_utc_ms() -> None:
-    records = [rec(json.dumps(event(0, 0.29, event_time="2018-04-01T02:00:00+02:00")).encode())]
-    good, _ = split(records, max_bytes=MAX, dlq_topic="dlq")
-    (se,) = store_events([ev for _, ev in good])
-    assert (se.event_id, se.customer_id, se.terminal_id) == ("evt-0", "cust-0", "term-0")
-    assert se.event_ms == 1_522_540_800_000  # 2018-04-01T00:00:00Z
-    assert se.amount_cents == 29
 
 
 # -- determinism ----------------------------------------------------------------------------------
