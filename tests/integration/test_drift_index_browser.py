@@ -25,9 +25,10 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitoring.drift import run_drift
+from monitoring.drift.report import run_drift
+from monitoring.drift.store import StoredReport, list_reports, save_report
+from monitoring.index_page import write_index
 from monitoring.serve import serve_http
-from monitoring.store import StoredReport, list_reports, save_report, write_index
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,12 @@ from core.messages import Sample
 from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from features.registry import FEATURE_NAMES
+from monitoring.drift.sidecar import run_sidecar
+from monitoring.drift.store import list_reports
+from monitoring.drift.summary import DriftEvent
 from monitoring.errors import BrokerError
+from monitoring.index_page import write_index
 from monitoring.serve import serve_http
-from monitoring.sidecar import run_sidecar
-from monitoring.store import list_reports, write_index
-from monitoring.summary import DriftEvent
 
 pytestmark = pytest.mark.integration
 

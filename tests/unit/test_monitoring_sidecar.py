@@ -14,9 +14,9 @@ import pytest
 from confluent_kafka import KafkaError, Message
 
 from core.messages import Sample
+from monitoring.drift.sidecar import _consumer_error, _stop_on_signals, decode_sample, publish_event
+from monitoring.drift.summary import DriftEvent
 from monitoring.errors import BrokerError
-from monitoring.sidecar import _consumer_error, _stop_on_signals, decode_sample, publish_event
-from monitoring.summary import DriftEvent
 
 SAMPLE = Sample(
     event_id="e1",

@@ -9,7 +9,7 @@ offset with an empty window. Its own consumer group (``fraudscore-drift``) reads
 independently of the workers; a new group starts at the oldest retained sample.
 
 Its Kafka helpers (``check_topics``, ``publish_event``, ``_consumer_error``, ``_serve``,
-``_stop_on_signals``) are shared with the performance monitor (``monitoring.performance_run``);
+``_stop_on_signals``) are shared with the performance monitor (``monitoring.performance.run``);
 this module imports Evidently only inside ``run_sidecar``, so importing them stays cheap.
 
 Bad input is data: a record that is not a valid ``Sample`` is counted
@@ -38,14 +38,14 @@ from pydantic import ValidationError
 from core.messages import Sample
 from core.settings import Settings
 from features.registry import FEATURE_NAMES
+from monitoring.drift.summary import DriftEvent
 from monitoring.errors import BrokerError, MonitoringError
 from monitoring.metrics import DriftMetrics, PerformanceMetrics
-from monitoring.performance_types import PerformanceAlarm
+from monitoring.performance.types import PerformanceAlarm
 from monitoring.serve import serve_http
-from monitoring.summary import DriftEvent
 
 if TYPE_CHECKING:
-    from monitoring.tracker import ReferenceLoader
+    from monitoring.drift.tracker import ReferenceLoader
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def run_sidecar(
     4. stop on ``stop_event``/SIGTERM/SIGINT, after ``max_runs`` reports, or when no record
        arrived for ``idle_timeout_s``; close the consumer, stop the HTTP server.
     """
-    from monitoring.tracker import DriftTracker  # imports Evidently (10-20 s)
+    from monitoring.drift.tracker import DriftTracker  # imports Evidently (10-20 s)
 
     stop = stop_event or threading.Event()
     metrics = DriftMetrics(registry or CollectorRegistry())

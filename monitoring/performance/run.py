@@ -1,6 +1,6 @@
 """``fraudscore perf run``: scores and labels in; stored join, table, gauges and alarm events out.
 
-Why a process of its own rather than a step of the drift sidecar (``monitoring/sidecar.py``):
+Why a process of its own rather than a step of the drift sidecar (``monitoring/drift/sidecar.py``):
 
 1. delivery: the sidecar is at-most-once on purpose (its window lives in memory and a lost
    sample is harmless). This monitor keeps score records for days until their labels come, so
@@ -22,7 +22,7 @@ What the two share: the reports folder (this process writes ``performance.json``
 3. upsert the batch in one SQLite transaction, THEN store its offsets (auto-commit only ever
    commits stored offsets);
 4. every ``eval_interval_s`` and once before stopping, ``Evaluator.run``
-   (``monitoring.performance_evaluate``): prune, table,
+   (``monitoring.performance.evaluate``): prune, table,
    ``performance.json`` + index, gauges, alarm; each transition is published (delivery awaited),
    logged in one line, and only then stored (a crash in between repeats it: at-least-once);
 5. stop on ``stop_event``/SIGTERM/SIGINT, after ``max_records`` records, or when idle.
@@ -42,18 +42,18 @@ from pydantic import ValidationError
 
 from core.messages import LabelEvent, ScoreRecord
 from core.settings import Settings
-from monitoring.metrics import PerformanceMetrics
-from monitoring.performance_alarm import ExpectedLoader
-from monitoring.performance_evaluate import Evaluator, check_retention, open_store
-from monitoring.performance_store import PerformanceStore
-from monitoring.performance_types import PerformanceAlarm
-from monitoring.sidecar import (
+from monitoring.drift.sidecar import (
     _consumer_error,
     _serve,
     _stop_on_signals,
     check_topics,
     publish_event,
 )
+from monitoring.metrics import PerformanceMetrics
+from monitoring.performance.alarm import ExpectedLoader
+from monitoring.performance.evaluate import Evaluator, check_retention, open_store
+from monitoring.performance.store import PerformanceStore
+from monitoring.performance.types import PerformanceAlarm
 
 log = logging.getLogger(__name__)
 
