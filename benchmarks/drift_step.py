@@ -25,8 +25,9 @@ BUDGET_S = WINDOW / (SAMPLE_RATE * OFFERED) / 10
 
 def time_drift_report(model_dir: Path, version: str, seed: int = 0) -> dict[str, float]:
     """Seconds for one report step (Evidently run + files + index) over WINDOW samples."""
-    from monitoring.drift import run_drift
-    from monitoring.store import save_report, write_index
+    from monitoring.drift.report import run_drift
+    from monitoring.drift.store import save_report
+    from monitoring.index_page import write_index
 
     reference = pd.read_parquet(registry.bundle_path(model_dir, version) / "reference.parquet")
     rng = np.random.default_rng(seed)

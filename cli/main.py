@@ -1,8 +1,9 @@
 """The ``fraudscore`` command line: one entry point for every user.
 
 Each package owns its commands (``devstack.cli``, ``simulator.cli``, ``models.cli``,
-``monitoring.cli``); this module mounts them and adds the worker's own: ``worker``, ``demo``,
-``schema`` and ``validate``. Errors the user can fix print one red line and exit 1.
+``monitoring.drift.cli``, ``monitoring.performance.cli``); this module mounts them and adds the
+worker's own: ``worker``, ``demo``, ``schema`` and ``validate``. Errors the user can fix print
+one red line and exit 1.
 
 The commands backed by ``devstack`` (``services``, ``demo``) and ``benchmarks`` (``bench``) are
 mounted only where that package is installed: the service image leaves them out, and its
@@ -25,8 +26,8 @@ from core.logs import setup_logging
 from core.settings import Settings
 from models.cli import app as models_cli
 from models.cli import models_app
-from monitoring.cli import app as drift_app
-from monitoring.performance_cli import app as perf_app
+from monitoring.drift.cli import app as drift_app
+from monitoring.performance.cli import app as perf_app
 from simulator.cli import app as simulator_app
 
 

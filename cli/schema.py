@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from core.messages import SCHEMA_VERSION, WIRE_MODELS
-from monitoring.performance_types import PerformanceAlarm
-from monitoring.summary import DriftEvent
+from monitoring.drift.summary import DriftEvent
+from monitoring.performance.types import PerformanceAlarm
 
 MODELS: dict[str, type[BaseModel]] = {
     **WIRE_MODELS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -181,16 +181,24 @@ def poll_batch(consumer: Consumer, max_events: int, linger_s: float) -> list[Mes
     return first + rest
 
 
+def missing_topics(
+    client: Consumer | AdminClient, topics: Sequence[str], timeout_s: float = 10.0
+) -> list[str]:
+    """The ``topics`` the cluster behind ``client`` does not have; ``KafkaException`` when it does
+    not answer within ``timeout_s`` (for callers that word their own start-up errors)."""
+    meta = client.list_topics(timeout=timeout_s)
+    return [t for t in topics if t not in meta.topics]
+
+
 def check_topics(settings: Settings, topics: list[str]) -> None:
     """Fail at start-up, with one line, when Kafka does not answer or a topic is missing."""
     admin = AdminClient(settings.kafka_common())
     try:
-        meta = admin.list_topics(timeout=10)
+        missing = missing_topics(admin, topics)
     except Exception as exc:  # librdkafka raises KafkaException for an unreachable cluster
         raise StartupError(
             f"Kafka at {settings.kafka_bootstrap_servers} does not answer: "
             f"{exc}; start it or set FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS"
         ) from exc
-    missing = [t for t in topics if t not in meta.topics]
     if missing:
         raise StartupError(f"topics missing: {missing}; create them (`fraudscore services topics`)")

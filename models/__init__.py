@@ -10,7 +10,8 @@ Modules, in the order data flows through them:
 - ``bundle`` / ``registry``: versioned bundle directories, the ``current`` pointer, rollback;
 - ``scorer`` / ``reasons``: batch probabilities (LightGBM or lleaves) and alert reasons;
 - ``cli``: ``fraudscore train`` and ``fraudscore models list|promote|rollback``;
-- ``tune``: the hyper-parameter search on the validation folds; ``synthetic``: small test data.
+- ``tune``: the hyper-parameter search on the validation folds; ``synthetic``: small test data;
+- ``retrain``: retraining from recent labelled traffic and the promotion gate (a sub-package).
 
 Errors: see ``models.errors`` (one small tree, all under ``ModelsError``).
 """

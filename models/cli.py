@@ -4,7 +4,7 @@ gate|decisions``.
 Mount on the main CLI either as a whole (``root.add_typer(models.cli.app)`` merges ``train``,
 ``retrain`` and the ``models`` group) or piece by piece (``root.command("train")(train_command)``,
 ``root.add_typer(models_app, name="models")``). Retraining and the gate live in
-``models.retrain_cli``. Expected failures (missing file or column, unknown version, feature
+``models.retrain.cli``. Expected failures (missing file or column, unknown version, feature
 mismatch) print one red line and exit with code 1, without a traceback.
 """
 
@@ -20,13 +20,14 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from models import registry, retrain_cli
+from models import registry
 from models.bundle import IMPORTANCE_PLOT, PR_PLOT, ModelBundle
 from models.cli_common import ModelDir, expected_errors, fail, out
 from models.cli_common import fmt as _fmt
 from models.cli_common import root_dir as _root
 from models.data import load_transactions
 from models.protocol import Window, fold_starts
+from models.retrain import cli as retrain_cli
 from models.train import TrainResult, feature_matrix, train_model
 
 __all__ = ["app", "expected_errors", "fail", "models_app"]

@@ -1,14 +1,14 @@
-"""Drift monitoring: the sidecar that compares scored samples with each model's reference.
+"""Model monitoring: two jobs, each its own process and sub-package, sharing one reports folder.
 
-Modules, from the edge inwards (nothing is imported here, so ``import monitoring.x`` stays cheap;
-only ``drift``, ``tracker`` and ``sidecar`` load Evidently, which takes 10-20 s):
+- ``drift``: the sidecar that compares scored samples with each model's reference (Evidently),
+  ``fraudscore drift run | report | index``;
+- ``performance``: live performance from delayed labels and the degradation alarm,
+  ``fraudscore perf run | show``.
 
-- ``sidecar``: the visible loop on ``fraud.samples``, Kafka clients, ``fraud.drift`` events;
-- ``tracker``: windows per model version and the report step, without Kafka;
-- ``window``: the bounded rolling window and when it is due;
-- ``drift``: the one wrapper around Evidently, returning ``summary.DriftSummary``;
-- ``summary``: ``DriftSummary``, ``ColumnDrift``, ``DriftEvent`` (no Evidently import);
-- ``store`` / ``index_page``: report files, retention, ``index.html``;
-- ``metrics`` / ``serve``: Prometheus gauges, the ``/metrics`` + reports HTTP server;
-- ``cli``: ``fraudscore drift run | report | index``; ``errors``: the exception tree.
+What both use stays here: ``edges`` (topic check, records, HTTP server and ``fraud.drift``
+publishing, on the kernel's plumbing), ``index_page`` (the reports folder's ``index.html``,
+showing both), ``metrics`` (the Prometheus gauges of both), ``cli_common`` (settings and
+one-red-line errors of both command groups) and ``errors`` (the exception tree). Nothing is
+imported here, so ``import monitoring.x`` stays cheap; only ``drift.report``, ``drift.tracker``
+and ``drift.sidecar``'s run load Evidently, which takes 10-20 s.
 """

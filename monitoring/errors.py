@@ -1,4 +1,4 @@
-"""Errors raised by the drift monitoring package.
+"""Errors raised by the monitoring packages (drift and performance).
 
 One small tree, so the CLI turns every expected failure into one red line and exit code 1, and
 the sidecar can tell bad *data* (log it, skip it, keep running) from broken *infrastructure*
@@ -7,7 +7,7 @@ the sidecar can tell bad *data* (log it, skip it, keep running) from broken *inf
     MonitoringError              anything monitoring expected could go wrong
     ├── InputDataError           a reference/current frame or file is unusable (missing columns,
     │                            empty, unreadable); the message names the file or the columns
-    ├── EvidentlyShapeError      Evidently's output no longer has the shape drift.py reads; an
+    ├── EvidentlyShapeError      Evidently's output no longer has the shape report.py reads; an
     │                            upgrade changed it (fail loudly rather than report nonsense)
     ├── BrokerError              Kafka consume/produce/delivery failed (wraps KafkaException)
     └── StateStoreError          the performance store (SQLite) failed (wraps sqlite3.Error)
@@ -27,7 +27,7 @@ class InputDataError(MonitoringError):
 
 
 class EvidentlyShapeError(MonitoringError):
-    """Evidently returned something drift.py does not understand (version drift of its API)."""
+    """Evidently returned something report.py does not understand (version drift of its API)."""
 
 
 class BrokerError(MonitoringError):

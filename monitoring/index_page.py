@@ -1,4 +1,8 @@
-"""The HTML of the reports folder's ``index.html``: drift reports, then performance from labels.
+"""The reports folder's ``index.html``: drift reports, then performance from labels.
+
+Shared by both monitors: the drift sidecar and ``fraudscore perf run`` (another process) each
+rebuild the page after writing their files (``write_index``), so each rebuild shows the latest
+of both.
 
 Drift: one table row per kept report, newest first. Performance (when ``fraudscore perf run``
 has written ``performance.json``): one row per event day and model version, newest day first,
@@ -15,13 +19,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from monitoring.drift.store import StoredReport, list_reports, write_atomic
+from monitoring.performance.types import read_snapshot
+
 if TYPE_CHECKING:
-    from monitoring.performance_types import DayPerformance, PerformanceSnapshot
-    from monitoring.store import StoredReport
-    from monitoring.summary import DriftSummary
+    from monitoring.drift.summary import DriftSummary
+    from monitoring.performance.types import DayPerformance, PerformanceSnapshot
+
+INDEX_NAME = "index.html"
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
@@ -40,6 +49,18 @@ th{background:#f4f4f4}
 tr.incomplete td{color:#777}
 h2{margin-top:2.5rem}
 """
+
+
+def write_index(reports_dir: Path) -> Path:
+    """Render ``index.html``: every kept report, newest first, with status and links.
+
+    The performance section comes from ``performance.json``, written by ``fraudscore perf run``.
+    """
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / INDEX_NAME
+    page = render_index(list_reports(reports_dir), performance=read_snapshot(reports_dir))
+    write_atomic(path, page)
+    return path
 
 
 def render_index(

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitoring.performance_types import (
+from monitoring.drift.summary import DriftSummary
+from monitoring.performance.types import (
     AlarmMetric,
     AlarmStatus,
     Counts,
@@ -33,7 +34,6 @@ from monitoring.performance_types import (
     rolling,
     versions,
 )
-from monitoring.summary import DriftSummary
 
 PREFIX = "fraudscore_drift"
 PERF_PREFIX = "fraudscore_perf"

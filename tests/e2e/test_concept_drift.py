@@ -30,15 +30,15 @@ from confluent_kafka import Producer
 from core.messages import LabelEvent, ScoreRecord
 from core.settings import Settings
 from models import registry
-from models.gate import GateRule
 from models.protocol import fold_starts
-from models.retrain import build_training_set, retrain
-from models.retrain_source import from_topics
+from models.retrain.gate import GateRule
+from models.retrain.run import build_training_set, retrain
+from models.retrain.source import from_topics
 from models.train import train_model
-from monitoring.performance import performance_table
-from monitoring.performance_alarm import AlarmRule, bundle_expected_loader, evaluate_alarm
-from monitoring.performance_run import run_performance
-from monitoring.performance_types import DayPerformance, WindowPerformance
+from monitoring.performance.alarm import AlarmRule, bundle_expected_loader, evaluate_alarm
+from monitoring.performance.run import run_performance
+from monitoring.performance.table import performance_table
+from monitoring.performance.types import DayPerformance, WindowPerformance
 from simulator.config import SimulationConfig
 from simulator.events import Outgoing, event_stream
 from simulator.generate import generate

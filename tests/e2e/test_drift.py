@@ -19,7 +19,7 @@ deterministic by event id, and the ids have a fixed prefix), so every report cov
 slice whatever order the partitions are read in: the verdicts are deterministic.
 ``SAMPLE_RATE`` keeps each window under 1,000 samples, where statistical tests are used and
 where a significant but immaterial score difference once raised a false alarm (see
-``monitoring.drift.SCORE_PSI_MATERIAL``).
+``monitoring.drift.report.SCORE_PSI_MATERIAL``).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from prometheus_client import CollectorRegistry
 from core.settings import Settings
 from decision.outputs import is_sampled
 from features.registry import FEATURE_NAMES
-from monitoring.cli import bundle_reference_loader
-from monitoring.sidecar import SidecarStats, run_sidecar
-from monitoring.store import StoredReport, list_reports
-from monitoring.summary import DriftEvent
+from monitoring.drift.cli import bundle_reference_loader
+from monitoring.drift.sidecar import SidecarStats, run_sidecar
+from monitoring.drift.store import StoredReport, list_reports
+from monitoring.drift.summary import DriftEvent
 from simulator.config import SimulationConfig
 from simulator.generate import generate
 from simulator.produce import produce_stream

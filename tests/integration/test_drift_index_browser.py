@@ -25,9 +25,10 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitoring.drift import run_drift
-from monitoring.serve import serve_http
-from monitoring.store import StoredReport, list_reports, save_report, write_index
+from monitoring.drift.report import run_drift
+from monitoring.drift.store import StoredReport, list_reports, save_report
+from monitoring.edges import serve_reports
+from monitoring.index_page import write_index
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_url(reports_dir: Path) -> Iterator[str]:
-    server = serve_http(reports_dir, CollectorRegistry(), port=0, host="127.0.0.1")
+    server = serve_reports(0, CollectorRegistry(), reports_dir, host="127.0.0.1")
     try:
         yield f"http://127.0.0.1:{server.server_port}/"
     finally:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +17,10 @@ from core.messages import Sample
 from core.settings import Settings
 from devstack import TopicSpec, ensure_topics
 from features.registry import FEATURE_NAMES
+from monitoring.drift.sidecar import run_sidecar
+from monitoring.drift.store import list_reports
+from monitoring.drift.summary import DriftEvent
 from monitoring.errors import BrokerError
-from monitoring.serve import serve_http
-from monitoring.sidecar import run_sidecar
-from monitoring.store import list_reports, write_index
-from monitoring.summary import DriftEvent
 
 pytestmark = pytest.mark.integration
 
@@ -156,23 +153,3 @@ def test_a_missing_topic_fails_at_startup(
     )
     with pytest.raises(BrokerError, match="topic\\(s\\) missing on the broker"):
         run_sidecar(settings, reference_loader=lambda v: None, idle_timeout_s=5.0)
-
-
-def test_http_serves_metrics_health_and_reports(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    write_index(tmp_path)
-    server = serve_http(tmp_path, registry, port=0, host="127.0.0.1")
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
-            assert resp.status == 200 and "text/plain" in resp.headers["Content-Type"]
-        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:
-            assert resp.read() == b"ok\n"
-        with urllib.request.urlopen(f"{base}/", timeout=5) as resp:
-            assert b"fraudscore drift reports" in resp.read()
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"{base}/../../etc/passwd", timeout=5)
-        assert missing.value.code == 404
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -31,8 +31,8 @@ from typer.testing import CliRunner
 
 from core.messages import LabelEvent, ScoreRecord
 from devstack import TopicSpec, ensure_topics
-from monitoring.performance_cli import app
-from monitoring.performance_types import PerformanceAlarm, PerformanceSnapshot
+from monitoring.performance.cli import app
+from monitoring.performance.types import PerformanceAlarm, PerformanceSnapshot
 
 pytestmark = pytest.mark.integration
 

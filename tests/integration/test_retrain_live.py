@@ -19,8 +19,8 @@ from cli.main import app
 from core.settings import Settings, get_settings
 from devstack import TopicSpec, ensure_topics
 from models import registry
-from models.retrain import build_training_set
-from models.retrain_source import from_file, from_topics
+from models.retrain.run import build_training_set
+from models.retrain.source import from_file, from_topics
 from models.train import train_model
 from simulator.config import SimulationConfig
 from simulator.dataset import write_dataset

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from core.settings import Settings
 from models import registry
 from models.cli import app
-from models.gate import Decision, GateRule, apply, decide
 from models.protocol import fold_starts
+from models.retrain.gate import Decision, GateRule, apply, decide
 from models.synthetic import synthetic_transactions
 from models.train import TrainResult, train_model
 

@@ -18,8 +18,8 @@ from core.settings import Settings, get_settings
 from features.registry import FEATURE_NAMES
 from models import registry
 from models.errors import DataError
-from models.retrain import build_training_set
-from models.retrain_source import StreamData, from_file
+from models.retrain.run import build_training_set
+from models.retrain.source import StreamData, from_file
 from models.train import feature_matrix, train_model
 from simulator.config import SimulationConfig
 from simulator.dataset import write_dataset

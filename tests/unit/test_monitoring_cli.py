@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from monitoring.cli import app, bundle_reference_loader, read_frame
+from monitoring.drift.cli import app, bundle_reference_loader, read_frame
 from monitoring.errors import InputDataError
 
 runner = CliRunner()
@@ -118,6 +118,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_cli_module_does_not_import_evidently() -> None:
     """Every ``fraudscore`` command mounts this app; Evidently's 10-20 s import must wait."""
-    code = "import sys, monitoring.cli, monitoring.store; print('evidently' in sys.modules)"
+    code = (
+        "import sys, monitoring.drift.cli, monitoring.drift.store, monitoring.index_page; "
+        "print('evidently' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

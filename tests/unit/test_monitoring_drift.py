@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.drift import (
+from monitoring.drift.report import (
     ALL_MISSING,
     ColumnDrift,
     DriftSummary,
@@ -18,8 +18,8 @@ from monitoring.drift import (
     psi,
     run_drift,
 )
+from monitoring.drift.summary import DriftEvent
 from monitoring.errors import EvidentlyShapeError, InputDataError
-from monitoring.summary import DriftEvent
 
 COLS = ["shifted", "stable", "flag"]
 
@@ -56,12 +56,12 @@ def test_summary_shape_is_pinned() -> None:
         "window_end": "datetime.datetime | None",
         "n_current": "<class 'int'>",
         "n_reference": "<class 'int'>",
-        "columns": "tuple[monitoring.summary.ColumnDrift, ...]",
+        "columns": "tuple[monitoring.drift.summary.ColumnDrift, ...]",
         "drifted_columns": "tuple[str, ...]",
         "share_drifted": "<class 'float'>",
         "drift_share": "<class 'float'>",
         "dataset_drift": "<class 'bool'>",
-        "score_drift": "<class 'monitoring.summary.ColumnDrift'>",
+        "score_drift": "<class 'monitoring.drift.summary.ColumnDrift'>",
         "score_psi": "<class 'float'>",
         "missing": "dict[str, int]",
         "out_of_range": "dict[str, float]",
@@ -232,8 +232,8 @@ def test_changed_evidently_output_fails_loudly() -> None:
 
 
 def test_a_significant_but_immaterial_score_shift_is_not_drift() -> None:
-    from monitoring.drift import ALL_MISSING, material_score_drift
-    from monitoring.summary import ColumnDrift
+    from monitoring.drift.report import ALL_MISSING, material_score_drift
+    from monitoring.drift.summary import ColumnDrift
 
     s = ColumnDrift(name="score", method="K-S p_value", score=0.002, threshold=0.05, drifted=True)
     assert not material_score_drift(s, 0.036).drifted and material_score_drift(s, 0.3).drifted

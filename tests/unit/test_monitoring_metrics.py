@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitoring.drift.summary import ColumnDrift, DriftSummary
 from monitoring.metrics import DriftMetrics, publish_summary
-from monitoring.summary import ColumnDrift, DriftSummary
 
 
 def summary(version: str = "v1") -> DriftSummary:

@@ -17,9 +17,10 @@ import pytest
 
 from core.messages import Sample
 from features.registry import FEATURE_NAMES
-from monitoring.drift import run_drift
-from monitoring.store import save_report, write_index
-from monitoring.window import SampleWindow
+from monitoring.drift.report import run_drift
+from monitoring.drift.store import save_report
+from monitoring.drift.window import SampleWindow
+from monitoring.index_page import write_index
 
 N = 10_000
 

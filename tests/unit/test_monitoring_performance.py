@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from core.messages import LabelEvent, ScoreRecord
-from monitoring.performance import (
+from monitoring.performance.table import (
     PerformanceBook,
     day_of,
     final_at,
@@ -30,7 +30,7 @@ from monitoring.performance import (
     performance_table,
     to_ms,
 )
-from monitoring.performance_types import DayPerformance, WindowPerformance, rolling
+from monitoring.performance.types import DayPerformance, WindowPerformance, rolling
 
 D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 T0 = datetime(2025, 7, 1, 10, 0, tzinfo=UTC)

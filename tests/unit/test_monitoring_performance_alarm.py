@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.performance_alarm import (
+from monitoring.performance.alarm import (
     AlarmRule,
     Expected,
     alarm_event,
@@ -17,7 +17,7 @@ from monitoring.performance_alarm import (
     evaluate_alarm,
     expected_from_bundle,
 )
-from monitoring.performance_types import AlarmStatus, DayPerformance, PerformanceAlarm, ratios
+from monitoring.performance.types import AlarmStatus, DayPerformance, PerformanceAlarm, ratios
 
 D0 = date(2025, 7, 1)
 AS_OF = datetime(2025, 7, 20, tzinfo=UTC)

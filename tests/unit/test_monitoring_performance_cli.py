@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from core.settings import Settings
+from monitoring.index_page import write_index
 from monitoring.metrics import PerformanceMetrics
-from monitoring.performance_alarm import Expected
-from monitoring.performance_cli import app
-from monitoring.performance_evaluate import Evaluator, check_retention, open_store
-from monitoring.performance_types import PerformanceAlarm, PerformanceSnapshot, read_snapshot
-from monitoring.store import write_index
+from monitoring.performance.alarm import Expected
+from monitoring.performance.cli import app
+from monitoring.performance.evaluate import Evaluator, check_retention, open_store
+from monitoring.performance.types import PerformanceAlarm, PerformanceSnapshot, read_snapshot
 from tests.unit.test_monitoring_performance import LATE, ON_TIME, SCORES
 
 runner = CliRunner()

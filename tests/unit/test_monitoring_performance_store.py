@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitoring.errors import StateStoreError
-from monitoring.performance import performance_table
-from monitoring.performance_store import PerformanceStore
+from monitoring.performance.store import PerformanceStore
+from monitoring.performance.table import performance_table
 from tests.unit.test_monitoring_performance import DELAY, LATE, ON_TIME, SCORES, K, score
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from evidently.core.report import Snapshot
 
-from monitoring.drift import DriftSummary, run_drift
-from monitoring.store import list_reports, prune, report_stem, save_report, write_index
+from monitoring.drift.report import DriftSummary, run_drift
+from monitoring.drift.store import list_reports, prune, report_stem, save_report
+from monitoring.index_page import write_index
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ import pandas as pd
 from prometheus_client import CollectorRegistry
 
 from core.messages import Sample
+from monitoring.drift.store import list_reports
+from monitoring.drift.tracker import DriftTracker
 from monitoring.metrics import DriftMetrics
-from monitoring.store import list_reports
-from monitoring.tracker import DriftTracker
 
 COLS = ("amount", "is_night")
 LOADS: list[str] = []

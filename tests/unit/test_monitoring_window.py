@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.messages import Sample
-from monitoring.window import SampleWindow
+from monitoring.drift.window import SampleWindow
 
 COLS = ("a", "b")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -35,12 +35,12 @@ from rich.progress import (
 from rich.table import Table
 
 from core.settings import Settings, get_settings
-from models import gate as gates
 from models import registry
 from models.cli_common import ModelDir, err, expected_errors, fail, fmt, out, root_dir
-from models.retrain import RetrainResult, build_training_set, retrain
-from models.retrain_report import REPORT_MD
-from models.retrain_source import StreamData, Tick, from_file, from_topics
+from models.retrain import gate as gates
+from models.retrain.report import REPORT_MD
+from models.retrain.run import RetrainResult, build_training_set, retrain
+from models.retrain.source import StreamData, Tick, from_file, from_topics
 
 RETRAIN_EPILOG = (
     "Example: fraudscore retrain --promote auto  (reads FRAUDSCORE_TOPIC_TRANSACTIONS and "

@@ -16,8 +16,9 @@ The timeline of one retrain, in event time (days; ``cutoff`` = the newest event 
 2. :func:`retrain` trains the candidate with the benchmark protocol (``models.train``) on the
    fold S whose test week ends on L: that week is the **holdout**, after the training window and
    its gap; the champion is scored on the same rows with the same metric code.
-3. The candidate is saved in the registry (not served), the gate decides (``models.gate``), the
-   decision is applied and logged, and a comparison report is written (``models.retrain_report``).
+3. The candidate is saved in the registry (not served), the gate decides (``models.retrain.gate``),
+   the decision is applied and logged, and a comparison report is written
+   (``models.retrain.report``).
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import pandas as pd
 
 from features.offline import local_ms, raw_aggregates
 from features.registry import LABEL_DELAY_DAYS, derive
-from models import gate as gates
 from models import registry
 from models.bundle import ModelBundle
 from models.errors import DataError
 from models.protocol import GAP_DAYS, STOPPING_OFFSET_DAYS, TEST_DAYS, TRAIN_DAYS, make_split
-from models.retrain_report import Champion, write_report
-from models.retrain_source import StreamData
+from models.retrain import gate as gates
+from models.retrain.report import Champion, write_report
+from models.retrain.source import StreamData
 from models.thresholds import Thresholds
 from models.train import FoldMetrics, evaluate, predict, train_model
 

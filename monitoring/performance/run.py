@@ -1,6 +1,6 @@
 """``fraudscore perf run``: scores and labels in; stored join, table, gauges and alarm events out.
 
-Why a process of its own rather than a step of the drift sidecar (``monitoring/sidecar.py``):
+Why a process of its own rather than a step of the drift sidecar (``monitoring/drift/sidecar.py``):
 
 1. delivery: the sidecar is at-most-once on purpose (its window lives in memory and a lost
    sample is harmless). This monitor keeps score records for days until their labels come, so
@@ -12,7 +12,8 @@ Why a process of its own rather than a step of the drift sidecar (``monitoring/s
 
 What the two share: the reports folder (this process writes ``performance.json`` and rebuilds
 ``index.html``, which shows both), the ``fraud.drift`` topic (events told apart by their
-``event`` field) and the sidecar's Kafka helpers.
+``event`` field) and their edges (``monitoring.edges``: topic check, records, HTTP server, event
+publishing) on the kernel's consumer (``core.kafka``).
 
 ``run_performance`` (style.md #1, steps in order):
 
@@ -22,7 +23,7 @@ What the two share: the reports folder (this process writes ``performance.json``
 3. upsert the batch in one SQLite transaction, THEN store its offsets (auto-commit only ever
    commits stored offsets);
 4. every ``eval_interval_s`` and once before stopping, ``Evaluator.run``
-   (``monitoring.performance_evaluate``): prune, table,
+   (``monitoring.performance.evaluate``): prune, table,
    ``performance.json`` + index, gauges, alarm; each transition is published (delivery awaited),
    logged in one line, and only then stored (a crash in between repeats it: at-least-once);
 5. stop on ``stop_event``/SIGTERM/SIGINT, after ``max_records`` records, or when idle.
@@ -34,26 +35,22 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from core.kafka import make_consumer
 from core.messages import LabelEvent, ScoreRecord
+from core.records import InRecord, next_offsets
 from core.settings import Settings
+from core.signals import stop_on_signals
+from monitoring.edges import check_topics, consumed, publish_event, serve_reports
 from monitoring.metrics import PerformanceMetrics
-from monitoring.performance_alarm import ExpectedLoader
-from monitoring.performance_evaluate import Evaluator, check_retention, open_store
-from monitoring.performance_store import PerformanceStore
-from monitoring.performance_types import PerformanceAlarm
-from monitoring.sidecar import (
-    _consumer_error,
-    _serve,
-    _stop_on_signals,
-    check_topics,
-    publish_event,
-)
+from monitoring.performance.alarm import ExpectedLoader
+from monitoring.performance.evaluate import Evaluator, check_retention, open_store
+from monitoring.performance.store import PerformanceStore
+from monitoring.performance.types import PerformanceAlarm
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +86,8 @@ def run_performance(
     metrics = PerformanceMetrics(registry or CollectorRegistry())
     stats, server = PerfStats(), None
     store = open_store(settings)
-    consumer = make_consumer(settings, group_id or settings.perf_group_id)
+    # auto_commit commits only the offsets stored below, after the SQLite commit (at-least-once)
+    consumer = make_consumer(settings, group_id or settings.perf_group_id, auto_commit=True)
     producer = Producer(settings.kafka_common())
 
     def publish(event: PerformanceAlarm) -> None:
@@ -97,60 +95,51 @@ def run_performance(
         stats.events.append(event)
 
     evaluator = Evaluator(store, settings, metrics, expected_loader, publish)
-    restore_signals = _stop_on_signals(stop)
-    try:
-        topics = [settings.topic_scores, settings.topic_labels]
-        check_topics(consumer, [*topics, settings.topic_drift])
-        if settings.perf_metrics_port:
-            server = _serve(settings, metrics, settings.perf_metrics_port)
-        consumer.subscribe(topics)
-        last_record = last_eval = time.monotonic()
-        pending = True  # evaluate once even when nothing arrives (a restart refreshes the page)
-        while not stop.is_set():
-            records = consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
-            now = time.monotonic()
-            if records:
-                ingest(records, settings, store, metrics, stats)
-                offsets = next_offsets(records)
-                if offsets:
-                    consumer.store_offsets(offsets=offsets)
-                last_record, pending = now, True
-            seen = stats.scores + stats.labels + stats.invalid
-            done = max_records is not None and seen >= max_records
-            idle = idle_timeout_s is not None and now - last_record >= idle_timeout_s
-            if pending and (done or idle or now - last_eval >= eval_interval_s):
-                evaluator.run()
-                stats.evaluations += 1
-                last_eval, pending = now, False
-            if done or idle:
-                log.info("stopping: %s", "max records" if done else f"idle {idle_timeout_s}s")
-                break
-    finally:
-        restore_signals()
-        consumer.close()
-        store.close()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+    with stop_on_signals(stop):
+        try:
+            topics = [settings.topic_scores, settings.topic_labels]
+            check_topics(consumer, [*topics, settings.topic_drift])
+            if settings.perf_metrics_port:
+                server = serve_reports(
+                    settings.perf_metrics_port,
+                    metrics.registry,
+                    settings.reports_dir,
+                    name="perf-http",
+                )
+            consumer.subscribe(topics)
+            last_record = last_eval = time.monotonic()
+            pending = True  # evaluate once even when nothing arrives (a restart refreshes the page)
+            while not stop.is_set():
+                msgs = consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
+                now = time.monotonic()
+                if msgs:
+                    records = consumed(msgs)
+                    ingest(records, settings, store, metrics, stats)
+                    if records:
+                        consumer.store_offsets(offsets=next_offsets(records))
+                    last_record, pending = now, True
+                seen = stats.scores + stats.labels + stats.invalid
+                done = max_records is not None and seen >= max_records
+                idle = idle_timeout_s is not None and now - last_record >= idle_timeout_s
+                if pending and (done or idle or now - last_eval >= eval_interval_s):
+                    evaluator.run()
+                    stats.evaluations += 1
+                    last_eval, pending = now, False
+                if done or idle:
+                    log.info("stopping: %s", "max records" if done else f"idle {idle_timeout_s}s")
+                    break
+        finally:
+            consumer.close()
+            store.close()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
     log.info("performance monitor stopped: %s", stats)
     return stats
 
 
-def make_consumer(settings: Settings, group_id: str) -> Consumer:
-    """The scores + labels consumer (its non-default keys explained beside them)."""
-    conf: dict[str, Any] = settings.kafka_common()
-    conf.update(
-        {
-            "group.id": group_id,  # own group: reads every record, independently of the workers
-            "auto.offset.reset": "earliest",  # a new group starts at the oldest retained record
-            "enable.auto.offset.store": False,  # offsets stored by us, after the SQLite commit
-        }
-    )
-    return Consumer(conf)
-
-
 def ingest(
-    records: list[Message],
+    records: list[InRecord],
     settings: Settings,
     store: PerformanceStore,
     metrics: PerformanceMetrics,
@@ -160,13 +149,10 @@ def ingest(
     scores: list[ScoreRecord] = []
     labels: list[LabelEvent] = []
     for record in records:
-        if record.error() is not None:
-            _consumer_error(record)
-            continue
-        is_score = record.topic() == settings.topic_scores
+        is_score = record.topic == settings.topic_scores
         model: type[ScoreRecord | LabelEvent] = ScoreRecord if is_score else LabelEvent
         try:
-            value = model.model_validate_json(record.value() or b"")
+            value = model.model_validate_json(record.value or b"")
         except ValidationError as exc:
             stats.invalid += 1
             metrics.dropped.labels("invalid").inc()
@@ -174,9 +160,9 @@ def ingest(
             log.warning(
                 "skipping an invalid %s at %s[%s]@%s: %s at %s",
                 "score record" if is_score else "label",
-                record.topic(),
-                record.partition(),
-                record.offset(),
+                record.topic,
+                record.partition,
+                record.offset,
                 first["msg"],
                 ".".join(str(p) for p in first["loc"]) or "<root>",
             )
@@ -190,13 +176,3 @@ def ingest(
     stats.labels += len(labels)
     metrics.records.labels("score").inc(len(scores))
     metrics.records.labels("label").inc(len(labels))
-
-
-def next_offsets(records: list[Message]) -> list[TopicPartition]:
-    """The offsets to commit after ``records``: one past the last good record per partition."""
-    last: dict[tuple[str, int], int] = {}
-    for r in records:
-        if r.error() is None:
-            key = (r.topic() or "", r.partition() or 0)
-            last[key] = max(last.get(key, -1), r.offset() or 0)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]

@@ -1,6 +1,6 @@
 """One evaluation of the performance monitor, without Kafka: table, files, gauges, alarm.
 
-Separate from the loop (``monitoring.performance_run``) so it can be driven directly: the loop
+Separate from the loop (``monitoring.performance.run``) so it can be driven directly: the loop
 calls ``Evaluator.run`` on its schedule with a ``publish`` that produces to ``fraud.drift``;
 tests and notebooks pass a list's ``append``.
 
@@ -21,16 +21,17 @@ from typing import cast
 
 from core.settings import Settings
 from monitoring.errors import MonitoringError
+from monitoring.index_page import write_index
 from monitoring.metrics import PerformanceMetrics
-from monitoring.performance_alarm import (
+from monitoring.performance.alarm import (
     AlarmRule,
     ExpectedLoader,
     alarm_event,
     describe,
     evaluate_alarm,
 )
-from monitoring.performance_store import PerformanceStore
-from monitoring.performance_types import (
+from monitoring.performance.store import PerformanceStore
+from monitoring.performance.types import (
     AlarmMetric,
     AlarmStatus,
     DayPerformance,
@@ -39,7 +40,6 @@ from monitoring.performance_types import (
     versions,
     write_snapshot,
 )
-from monitoring.store import write_index
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 from core.messages import LabelEvent, ScoreRecord
 from models.metrics import average_precision, card_days, card_precision_at_k
-from monitoring.performance_types import DayPerformance, ratios
+from monitoring.performance.types import DayPerformance, ratios
 
 __all__ = [
     "EVENT_COLUMNS",

@@ -8,8 +8,8 @@ Each report is three files sharing a stem ``<UTC created_at>_<model version>``:
 
 Why this layout: a folder of plain files can be served by any static HTTP server, rsynced, or
 opened from disk, and needs no database. Every file is written to a temporary name and renamed
-into place, and the summary JSON is written last, so a reader (the index, the HTTP server, a
-second sidecar's listing) never sees a half-written report: no summary, no report.
+into place, and the summary JSON is written last, so a reader (the index page, the HTTP server,
+a second sidecar's listing) never sees a half-written report: no summary, no report.
 
 The model version goes into the file name sanitised to ``[A-Za-z0-9.-]`` (it arrives from Kafka
 and must not be able to name a path); the true version is inside the summary.
@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from monitoring.index_page import render_index
-from monitoring.performance_types import read_snapshot
-from monitoring.summary import DriftSummary
+from monitoring.drift.summary import DriftSummary
 
 if TYPE_CHECKING:
     from evidently.core.report import Snapshot
@@ -36,7 +34,6 @@ log = logging.getLogger(__name__)
 
 _SUMMARY = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)_([A-Za-z0-9.-]+)\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
-INDEX_NAME = "index.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +74,8 @@ def save_report(
     tmp_html = report.html.with_name(f".{stem}.html.tmp")
     snapshot.save_html(str(tmp_html))  # Evidently writes nothing when given a Path object
     os.replace(tmp_html, report.html)
-    _write_atomic(report.evidently_json, snapshot.json())
-    _write_atomic(report.json, summary.model_dump_json(indent=2))  # last: marks completeness
+    write_atomic(report.evidently_json, snapshot.json())
+    write_atomic(report.json, summary.model_dump_json(indent=2))  # last: marks completeness
     prune(reports_dir, keep)
     return report
 
@@ -121,20 +118,7 @@ def prune(reports_dir: Path, keep: int) -> list[str]:
     return removed
 
 
-def write_index(reports_dir: Path) -> Path:
-    """Render ``index.html``: every kept report, newest first, with status and links.
-
-    The performance section comes from ``performance.json``, written by ``fraudscore perf run``
-    (another process): both rebuild the page, so each rebuild shows the latest of both.
-    """
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / INDEX_NAME
-    page = render_index(list_reports(reports_dir), performance=read_snapshot(reports_dir))
-    _write_atomic(path, page)
-    return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write to a hidden temporary file beside ``path``, then rename it into place.
 
     The temporary name carries the process id: the sidecar and the performance monitor both

@@ -26,12 +26,13 @@ from pathlib import Path
 import pandas as pd
 
 from core.messages import Sample
-from monitoring.drift import reference_frame, run_drift
+from monitoring.drift.report import reference_frame, run_drift
+from monitoring.drift.store import StoredReport, list_reports, save_report
+from monitoring.drift.summary import DriftEvent, Status
+from monitoring.drift.window import SampleWindow
 from monitoring.errors import InputDataError
+from monitoring.index_page import write_index
 from monitoring.metrics import DriftMetrics
-from monitoring.store import StoredReport, list_reports, save_report, write_index
-from monitoring.summary import DriftEvent, Status
-from monitoring.window import SampleWindow
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Our own vocabulary for drift: what a report found, and the event announcing a change.
 
-Kept apart from ``drift.py`` on purpose: these are plain frozen pydantic models with no
+Kept apart from ``report.py`` on purpose: these are plain frozen pydantic models with no
 Evidently import (Evidently takes 10-20 s to import), so the store, the index, the gauges, the
 CLI's fast paths and any consumer of ``fraud.drift`` can read summaries and events cheaply.
 The shape of ``DriftSummary`` is pinned by a unit test: consumers read its JSON.
@@ -38,7 +38,7 @@ class DriftSummary(_Frozen):
     model's score drifted: either means the model sees inputs it was not validated on. Single
     drifted features are listed in ``drifted_columns`` without changing the status. The score
     counts as drifted only when Evidently's verdict is backed by a material ``score_psi``
-    (>= 0.1, ``monitoring.drift.material_score_drift``).
+    (>= 0.1, ``monitoring.drift.report.material_score_drift``).
     """
 
     model_version: str

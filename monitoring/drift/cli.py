@@ -19,27 +19,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
-from pydantic import ValidationError
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from core.settings import Settings
 from features.registry import FEATURE_NAMES
+from monitoring.cli_common import err, fail, load_settings, out
+from monitoring.drift.summary import DriftSummary
 from monitoring.errors import InputDataError, MonitoringError
-from monitoring.summary import DriftSummary
 
 if TYPE_CHECKING:
-    from monitoring.tracker import ReferenceLoader
+    from monitoring.drift.tracker import ReferenceLoader
 
 app = typer.Typer(
     help="Drift sidecar and reports (Evidently): HTML for people, JSON for machines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 FastOpt = Annotated[bool, typer.Option(help="Leave Evidently's drift table out (~1.7x faster)")]
@@ -51,21 +47,6 @@ IntervalOpt = Annotated[
 ]
 MinSamplesOpt = Annotated[int, typer.Option(min=1, help="Smallest window for a scheduled report")]
 IdleOpt = Annotated[float | None, typer.Option(help="Stop after S seconds without samples")]
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with CLI overrides; one red line when invalid."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise fail(f"invalid setting {where}: {first['msg']}") from None
 
 
 def bundle_reference_loader(model_dir: Path) -> ReferenceLoader:
@@ -119,7 +100,7 @@ def run_cmd(
 
       fraudscore drift run --once --window 500
     """
-    from monitoring.sidecar import run_sidecar
+    from monitoring.drift.sidecar import run_sidecar
 
     settings = load_settings(**({"drift_window": window} if window is not None else {}))
     if not logging.getLogger().handlers:
@@ -170,8 +151,9 @@ def report_cmd(
 
       fraudscore drift report --reference ref.csv --current cur.csv --columns amount,is_night
     """
-    from monitoring.drift import run_drift
-    from monitoring.store import save_report, write_index
+    from monitoring.drift.report import run_drift
+    from monitoring.drift.store import save_report
+    from monitoring.index_page import write_index
 
     settings = load_settings()
     folder = reports_dir or settings.reports_dir
@@ -206,7 +188,7 @@ def index_cmd(
 
     Example: fraudscore drift index --reports-dir var/reports
     """
-    from monitoring.store import write_index
+    from monitoring.index_page import write_index
 
     folder = reports_dir or load_settings().reports_dir
     if not folder.is_dir():

@@ -1,7 +1,7 @@
 """The promotion gate: should a candidate replace the champion? A pure decision, then its effect.
 
 ``decide`` compares the holdout metrics of a candidate and of the champion, measured on the same
-labelled week (``models.retrain``), and returns a :class:`Decision` whose reasons carry the
+labelled week (``models.retrain.run``), and returns a :class:`Decision` whose reasons carry the
 numbers. The rule, with the settings that tune it (``GateRule.from_settings``):
 
 1. **Floors**: each candidate metric must reach its floor (``gate_min_auc``,

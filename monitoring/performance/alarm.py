@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitoring.performance_types import (
+from monitoring.performance.types import (
     AlarmMetric,
     AlarmStatus,
     DayPerformance,

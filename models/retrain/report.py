@@ -24,7 +24,7 @@ from sklearn.metrics import precision_recall_curve
 
 from models.bundle import ModelBundle
 from models.errors import ModelsError
-from models.gate import Decision
+from models.retrain.gate import Decision
 from models.train import FoldMetrics, TrainResult
 
 REPORT_MD, REPORT_JSON, PR_PLOT = "report.md", "report.json", "pr_curves.png"

@@ -54,8 +54,8 @@ from evidently.legacy.calculations.stattests import z_stat_test as _Z
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
+from monitoring.drift.summary import ColumnDrift, DriftSummary
 from monitoring.errors import EvidentlyShapeError, InputDataError
-from monitoring.summary import ColumnDrift, DriftSummary
 
 PSI_BINS = 10
 PSI_EPS = 1e-4  # floor of a bin's share, so an empty bin gives a large but finite PSI

@@ -1,7 +1,7 @@
 """``fraudscore perf``: run the performance monitor, print the per-day table.
 
 Mounted by ``cli.main`` as its own group next to ``fraudscore drift`` because it is its own
-process (``monitoring.performance_run`` says why). The modules that import pandas and
+process (``monitoring.performance.run`` says why). The modules that import pandas and
 scikit-learn are imported inside the commands, so mounting this group costs nothing.
 """
 
@@ -16,11 +16,11 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from monitoring.cli import err, fail, load_settings, out
+from monitoring.cli_common import err, fail, load_settings, out
 from monitoring.errors import MonitoringError
 
 if TYPE_CHECKING:
-    from monitoring.performance_types import DayPerformance, PerformanceSnapshot
+    from monitoring.performance.types import DayPerformance, PerformanceSnapshot
 
 app = typer.Typer(
     help="Live model performance from delayed labels (fraud.scores joined with fraud.labels).",
@@ -60,8 +60,8 @@ def run_cmd(
     ] = 60.0,
 ) -> None:
     """Consume fraud.scores and fraud.labels; keep the join; write the table, gauges, alarms."""
-    from monitoring.performance_alarm import bundle_expected_loader
-    from monitoring.performance_run import run_performance
+    from monitoring.performance.alarm import bundle_expected_loader
+    from monitoring.performance.run import run_performance
 
     settings = load_settings()
     if not logging.getLogger().handlers:
@@ -96,7 +96,7 @@ def show_cmd(
     model_version: Annotated[str | None, typer.Option(help="Only this model version")] = None,
 ) -> None:
     """Print live performance per event day and model version, from the monitor's store."""
-    from monitoring.performance_evaluate import alarm_rule, open_store, snapshot
+    from monitoring.performance.evaluate import alarm_rule, open_store, snapshot
 
     settings = load_settings()
     if not settings.perf_db.is_file():

@@ -16,7 +16,7 @@ Tables::
     state(key PK, value)                      watermark_ms: newest label_time seen
     alarms(model_version, metric PK, status)  last verdict of the degradation alarm
 
-Upserts follow the merge rules of ``monitoring.performance`` in SQL (first score record wins;
+Upserts follow the merge rules of ``monitoring.performance.table`` in SQL (first score record wins;
 newest label wins, fraud on a tie), so replaying either topic changes nothing. Retention is in
 event time: ``prune`` keeps ``retention_days`` days up to the newest scored day.
 
@@ -38,14 +38,14 @@ import pandas as pd
 
 from core.messages import LabelEvent, ScoreRecord
 from monitoring.errors import StateStoreError
-from monitoring.performance import (
+from monitoring.performance.table import (
     EVENT_COLUMNS,
     day_of,
     day_performance,
     is_complete,
     to_ms,
 )
-from monitoring.performance_types import AlarmMetric, AlarmStatus, DayPerformance
+from monitoring.performance.types import AlarmMetric, AlarmStatus, DayPerformance
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (

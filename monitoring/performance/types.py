@@ -2,7 +2,7 @@
 
 Plain frozen pydantic models with no pandas or scikit-learn import, so the index page, the
 drift sidecar, the schema export and any reader of ``performance.json`` or ``fraud.drift`` load
-them cheaply (``monitoring.performance`` computes them and imports the heavy libraries).
+them cheaply (``monitoring.performance.table`` computes them and imports the heavy libraries).
 
 Counts and ratios are stored side by side: the counts let windows be pooled exactly
 (``WindowPerformance.of``), the ratios are what people and gauges read. A ratio whose
