@@ -67,7 +67,9 @@ def producer_config(settings: Settings, transactional_id: str | None = None) -> 
     )
     if transactional_id:
         conf["transactional.id"] = transactional_id
-        conf["transaction.timeout.ms"] = 30_000  # an orphaned transaction blocks readers less
+        # An orphaned transaction blocks read_committed readers less; FRAUDSCORE_KAFKA_CONFIG
+        # may set it (it also bounds how long a batch's outputs may wait for acknowledgements).
+        conf.setdefault("transaction.timeout.ms", 30_000)
     return conf
 
 

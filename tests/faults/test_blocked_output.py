@@ -118,11 +118,18 @@ def test_exactly_once_batch_whose_partitions_move_while_held_is_redone(
         delivery="exactly-once",
         sample_rate=0.0,
         batch_max_ms=200,  # a fifth of a second of input per batch: records of both partitions
-        # A held batch's outputs (~80 KB) take about 4 s at the quota below, so it stays held
-        # for most of its life but is acknowledged well within the 30 s transaction timeout
-        # even when the worker has fallen behind and every batch is full.
+        # A held batch's outputs (~80 KB) take seconds at the quota below, so it stays held for
+        # most of its life. The broker throttles each produce response by up to its 11 s quota
+        # window while the rate it measured still includes the burst before the quota, so a
+        # batch can need a few such responses: a transaction timeout of 2 minutes keeps that
+        # from failing the batch (the 30 s default did, on a loaded machine).
         batch_max_events=200,
-        kafka_config={**FAST_SESSION, "client.id": blocked_id, "max.poll.interval.ms": "10000"},
+        kafka_config={
+            **FAST_SESSION,
+            "client.id": blocked_id,
+            "max.poll.interval.ms": "10000",
+            "transaction.timeout.ms": "120000",
+        },
     )
     stream = fault_stream.head(20_000)
     produce(sc.kafka, sc.topic("labels"), stream.labels())
@@ -135,7 +142,7 @@ def test_exactly_once_batch_whose_partitions_move_while_held_is_redone(
         feeder.start()
         wait_scored(scores, 2000, 60, first)
         # Slow enough that a batch's acknowledgements take seconds (input is held after 1 s),
-        # fast enough that they come well within the transaction's 30 s: a trickle would fail
+        # fast enough that they come well within the transaction timeout: a trickle would fail
         # the batch instead (librdkafka's message timeout is the transaction timeout).
         quota(sc.kafka, blocked_id, 20_000)
         assert wait_until(lambda: "input paused: output" in first.log(), 60), first.tail()
