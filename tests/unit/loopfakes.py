@@ -283,7 +283,7 @@ class FakeProducer:
     def _deliver(self) -> int:
         pending, self.pending = self.pending, []
         for msg, cb in pending:
-            code = self._failing.get(msg.topic())
+            code = self._failing.get(msg.topic() or "")
             err = KafkaError(code, "injected delivery failure") if code is not None else None
             if err is not None:
                 self._failed_in_txn = self.in_txn

@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def make_settings(mode: DeliveryMode, **overrides: Any) -> Settings:
         "metrics_port": 0,
     }
     fields.update(overrides)
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **fields)
 
 
 @dataclass
@@ -170,11 +170,16 @@ class Rig:
 
     def every_record(self) -> Counter[tuple[int, int]]:
         """Every input record, once."""
-        return Counter((p, m.offset()) for p, log in self.consumer.logs.items() for m in log)
+        return Counter((p, m.offset() or 0) for p, log in self.consumer.logs.items() for m in log)
 
     def ends(self) -> dict[int, int]:
         """The offset past the last record, per non-empty partition."""
         return {p: len(log) for p, log in self.consumer.logs.items() if log}
+
+    def dead_letters(self) -> list[tuple[bytes | None, dict[str, bytes]]]:
+        """Value and headers of each visible dead letter."""
+        dlq = [m for m in self.producer.visible if m.topic() == self.settings.topic_dlq]
+        return [(m.value(), dict(cast(list[tuple[str, bytes]], m.headers()))) for m in dlq]
 
     def metric(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
