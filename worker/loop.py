@@ -12,8 +12,8 @@ One batch at a time:
    offsets stored (at-least-once, the default) or both in one Kafka transaction (exactly-once).
 
 The worker builds nothing that talks to the network: its consumer, producer and label feed come
-in as ``Clients`` (``worker.run.clients`` builds the real ones; unit tests pass in-memory fakes),
-with the store, the model source and the clock.
+in as ``Clients`` (``worker.clients.clients`` builds the real ones; unit tests pass in-memory
+fakes), with the store, the model source and the clock.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from core.intake import split
 from core.kafka import poll_batch
@@ -39,6 +37,7 @@ from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
 from features.online import OnlineStore, StoreUnavailable
 from worker.alignment import Aligner
+from worker.clients import Clients, Clock
 from worker.commit import (
     AtLeastOnceCommitter,
     Committer,
@@ -48,28 +47,10 @@ from worker.commit import (
 )
 from worker.guard import BadInputGuard, Stopping, WorkerStats, log_dead_letters
 from worker.hold import InputHold
-from worker.labels import LabelFeed
 from worker.metrics import Health, WorkerMetrics
 from worker.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
-
-
-class Clock(Protocol):
-    """The loop's two clocks (the ``time`` module is one): idle timeouts and score latency."""
-
-    def monotonic(self) -> float: ...
-
-    def time(self) -> float: ...
-
-
-@dataclass
-class Clients:
-    """The loop's Kafka clients: the group consumer, the producer, the labels feed."""
-
-    consumer: Consumer
-    producer: Producer
-    labels: LabelFeed
 
 
 class Worker:
@@ -110,6 +91,7 @@ class Worker:
         self.hold = InputHold(self.consumer, self.metrics, lambda: self.aligner.paused)
         self.watchdog = watchdog or Watchdog()
         self._stop = threading.Event()
+        self._gone: set[tuple[str, int]] = set()  # revoked or lost during this batch's poll
         publisher = Publisher(
             self.producer, self._wait_for_output, lambda: self.hold.release("output")
         )
@@ -143,9 +125,10 @@ class Worker:
                 self.health.beat()
                 self.labels.drain()
                 linger_s = self.s.batch_max_ms / 1000
+                self._gone.clear()
                 batch = poll_batch(self.consumer, self.s.batch_max_events, linger_s)
                 self.hold.settle()
-                records = to_records(batch)
+                records = self._drop_gone(to_records(batch))
                 if not records:
                     self.producer.poll(0)
                     if self.aligner.paused:
@@ -222,6 +205,18 @@ class Worker:
         self.aligner.observe(good, records)
         self.aligner.rebalance_pauses()
         self._count(records, good, dead, scored, degraded)
+
+    def _drop_gone(self, records: list[InRecord]) -> list[InRecord]:
+        """Records of a partition revoked while the batch was being consumed are not this
+        worker's to commit: their new owner reads them from the last commit. A partition handed
+        straight back is rewound to them, so they are read again as its owner."""
+        if not self._gone:
+            return records
+        gone = [r for r in records if (r.topic, r.partition) in self._gone]
+        if gone:
+            log.info("dropping %d records of partitions revoked while polling", len(gone))
+            rewind(self.consumer, gone)
+        return [r for r in records if (r.topic, r.partition) not in self._gone]
 
     def _enrich(
         self, events: list[TransactionEvent], records: list[InRecord]
@@ -317,11 +312,13 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", [p.partition for p in partitions])
+        self._gone.update((tp.topic, tp.partition) for tp in partitions)
         self.aligner.revoked(partitions)
         self.committer.revoked(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s (no commit for lost partitions)", [p.partition for p in partitions])
+        self._gone.update((tp.topic, tp.partition) for tp in partitions)
         self.aligner.revoked(partitions)
         self.committer.lost(partitions)
 

@@ -14,16 +14,15 @@ import threading
 
 from core.errors import StartupError
 from core.http import serve
-from core.kafka import check_topics, make_consumer, make_producer
-from core.settings import DeliveryMode, Settings
+from core.kafka import check_topics
+from core.settings import Settings
 from core.signals import stop_on_signals
-from features.online import OnlineStore
 from features.open import open_store
 from models.scorer import BACKENDS
 from models.serving import ModelSource
+from worker.clients import clients
 from worker.guard import WorkerStats
-from worker.labels import LabelFeed
-from worker.loop import Clients, Worker
+from worker.loop import Worker
 from worker.metrics import Health, WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -39,21 +38,6 @@ def worker_topics(settings: Settings) -> list[str]:
         s.topic_samples,
         s.topic_labels,
     ]
-
-
-def clients(settings: Settings, store: OnlineStore) -> Clients:
-    """The worker's real Kafka clients: the group consumer, a producer (transactional in
-    exactly-once mode, its id stable per worker so a restart fences its predecessor) and a
-    consumer of every label partition under a group of its own."""
-    s = settings
-    eos = s.delivery is DeliveryMode.EXACTLY_ONCE
-    txid = f"fraudscore-{s.group_id}-{s.worker_id}" if eos else None
-    labels = make_consumer(s, group_id=f"{s.group_id}-labels-{s.worker_id}", auto_commit=True)
-    return Clients(
-        consumer=make_consumer(s),
-        producer=make_producer(s, txid),
-        labels=LabelFeed(labels, store, s.topic_labels),
-    )
 
 
 def run(

@@ -22,8 +22,9 @@ from features.online import StoreEvent, StoreLabel, StoreUnavailable
 from features.registry import RAW_COLUMNS
 from tests.unit.loopfakes import FakeConsumer, FakeProducer
 from tests.unit.test_worker_pipeline import FakeModel, event
+from worker.clients import Clients
 from worker.guard import WorkerStats
-from worker.loop import Clients, Worker
+from worker.loop import Worker
 from worker.metrics import Health, WorkerMetrics
 from worker.watchdog import Watchdog
 
