@@ -78,6 +78,7 @@ def worker_cmd(
     Example: FRAUDSCORE_METRICS_PORT=9108 fraudscore worker
     """
     from core.errors import StartupError
+    from core.kafka import DeliveryFailed
     from models.serving import NoModel
     from worker.guard import BadInputFlood
     from worker.run import run
@@ -88,6 +89,10 @@ def worker_cmd(
         stats = run(settings, backend=backend, max_events=max_events, idle_timeout_s=idle_timeout)
     except (StartupError, NoModel, BadInputFlood) as exc:
         raise fail(str(exc)) from None
+    except DeliveryFailed as exc:  # the batch was not committed: a restart carries on from it
+        raise fail(
+            f"{exc}; nothing past the last commit was committed, restart the worker"
+        ) from None
     err.print(f"worker stopped: {stats}")
 
 
