@@ -30,7 +30,7 @@ from simulator.events import Outgoing
 
 FuncKey = tuple[str, int, str]
 RawStats = dict[FuncKey, tuple[Any, ...]]  # pstats.Stats.stats: (cc, nc, tt, ct, callers)
-# (file path suffix, function name, only the calls made straight from the loop); "~" = C code
+# (file path suffix, function name, only the calls made straight from the loop)
 Where = tuple[str, str, bool]
 
 STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
@@ -38,7 +38,7 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
         "apply labels (label consumer, watermark requests)",
         (("worker/labels.py", "drain", False),),
     ),
-    ("consume (fetch wait + hand-over)", (("~", "'consume' of", True),)),
+    ("consume (fetch wait + hand-over)", (("core/kafka.py", "poll_batch", False),)),
     ("messages -> records", (("core/records.py", "to_records", True),)),
     ("decode + validate (pydantic)", (("core/intake.py", "split", False),)),
     ("enrich (Redis, one Lua call per batch)", (("worker/loop.py", "_enrich", False),)),
@@ -64,10 +64,6 @@ STAGES: tuple[tuple[str, tuple[Where, ...]], ...] = (
 )
 # Stages that contain others: their own figure is net of the inner ones.
 NESTED = {
-    "route + serialize outputs (pydantic JSON)": (
-        "predict (one call per batch)",
-        "reasons (TreeSHAP, alerts only)",
-    ),
     "commit (offsets stored, or the transaction)": ("produce + wait for acks",),
 }
 
@@ -75,8 +71,6 @@ NESTED = {
 def _matches(key: FuncKey, where: Where) -> bool:
     path, _, name = key
     suffix, func, _ = where
-    if suffix == "~":
-        return path == "~" and func in name
     return name == func and path.replace("\\", "/").endswith(suffix)
 
 
@@ -84,8 +78,8 @@ def _top_level(entry: tuple[Any, ...]) -> float:
     """Cumulative time of the calls made straight from the loop.
 
     The loop's own frame was entered before the profiler started, so its calls have no recorded
-    caller: what is left after the recorded callers' shares is theirs (e.g. the main consumer's
-    ``consume``, not the label consumer's, which ``LabelFeed.drain`` calls).
+    caller: what is left after the recorded callers' shares is theirs (e.g. ``to_records`` as
+    the loop calls it, not as a nested helper would).
     """
     callers: dict[Any, tuple[Any, ...]] = entry[4]
     return float(entry[3]) - sum(float(c[3]) for c in callers.values())
