@@ -191,7 +191,7 @@ def interpret(node: ast.expr, row: dict[str, Any]) -> Any:
             }[type(op)]
         case ast.BoolOp(op=op, values=values):
             vs = [interpret(v, row) for v in values]
-            decisive = False if isinstance(op, ast.And) else True
+            decisive = not isinstance(op, ast.And)  # False decides an and, True an or
             if decisive in vs:
                 return decisive
             return None if None in vs else not decisive
