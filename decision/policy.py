@@ -58,7 +58,12 @@ RULE_FIELDS: Fields = {
 
 
 class PolicyError(ValueError):
-    """A policy file that cannot be read or does not validate; the message says where."""
+    """A policy file that cannot be read or does not validate; ``problems`` has one line per
+    problem, each naming where it is (the rule, the field, the position)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source, self.problems = source, problems
 
 
 class Rule(BaseModel):
@@ -110,18 +115,18 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+        raise PolicyError(source, [f"not valid YAML: {exc}"]) from None
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(f"{source}: " + "; ".join(_explain(exc, data))) from None
+        raise PolicyError(source, _explain(exc, data)) from None
 
 
 def load_policy(path: Path) -> Policy:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise PolicyError(f"cannot read {path}: {exc.strerror}") from None
+        raise PolicyError(str(path), [f"cannot read it: {exc.strerror}"]) from None
     return parse_policy(text, str(path))
 
 

@@ -1,0 +1,55 @@
+"""``fraudscore rules validate|show``: one line per refusal, exit 1, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "policies" / "example.yaml"
+BAD = """name: bad
+rules:
+  - id: typo
+    description: d
+    action: block
+    when: amout > 5
+  - id: wrong-action
+    description: d
+    action: deny
+    when: amount > 1
+"""
+
+
+def test_the_example_validates() -> None:
+    result = CliRunner().invoke(app, ["rules", "validate", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output and "4 active rule(s), 1 in shadow" in result.output
+
+
+def test_a_bad_policy_is_refused_one_line_per_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    result = CliRunner().invoke(app, ["rules", "validate", str(EXAMPLE), str(bad)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("refused")]
+    assert len(lines) == 2, result.output
+    assert "rule 'typo' (rules[0]) when: position 1: unknown field 'amout'" in lines[0]
+    assert "did you mean amount" in lines[0]
+    assert "rule 'wrong-action' (rules[1]) action:" in lines[1]
+    assert "Traceback" not in result.output
+
+
+def test_show_lists_the_rules_in_order() -> None:
+    result = CliRunner().invoke(app, ["rules", "show", str(EXAMPLE)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    ids = ["amount-spike", "risky-terminal-large", "night-high-score", "velocity-probe"]
+    positions = [result.output.index(i) for i in ids]
+    assert positions == sorted(positions)
+
+
+def test_show_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["rules", "show", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 1 and "cannot read it" in result.output
