@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from decision.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "policies" / "example.yaml"
@@ -53,3 +56,26 @@ def test_show_lists_the_rules_in_order() -> None:
 def test_show_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["rules", "show", str(tmp_path / "x.yaml")])
     assert result.exit_code == 1 and "cannot read it" in result.output
+
+
+def doc_blocks(lang: str) -> list[str]:
+    text = (ROOT / "docs" / "rules.md").read_text()
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_the_guides_policy_examples_validate() -> None:
+    blocks = doc_blocks("yaml")
+    assert blocks, "docs/rules.md has no policy example"
+    for block in blocks:
+        parse_policy(block, "docs/rules.md")
+
+
+def test_the_guides_refusal_example_is_what_validate_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (shown,) = [b.strip() for b in doc_blocks("text") if b.startswith("refused:")]
+    monkeypatch.chdir(tmp_path)
+    Path("new.yaml").write_text(BAD.split("  - id: wrong-action")[0])
+    result = CliRunner().invoke(app, ["rules", "validate", "new.yaml"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert result.output.strip() == shown
