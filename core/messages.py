@@ -81,6 +81,10 @@ class Alert(_Frozen):
     model_version: str
     reasons: tuple[Reason, ...]
     degraded: bool = Field(False, description="Scored with default features (Redis unavailable)")
+    rules: tuple[str, ...] = Field(
+        (), description="Ids of the policy's active rules that matched, in policy order"
+    )
+    policy_version: str | None = Field(None, description="The policy that decided, if any")
 
     @classmethod
     def from_event(cls, ev: TransactionEvent, *, alert_id: str, **decided: Any) -> Alert:
@@ -114,6 +118,14 @@ class ScoreRecord(_Frozen):
         None, description="Shadow model scored on the same features; never affects alerts"
     )
     challenger_score: float | None = None
+    decision: Literal["allow", "review", "block"] | None = Field(
+        None, description="The event's decision: the model's tier and the policy's rules"
+    )
+    rules: tuple[str, ...] = Field((), description="Active rules that matched")
+    shadow_rules: tuple[str, ...] = Field(
+        (), description="Shadow rules that matched: reported, never acting"
+    )
+    policy_version: str | None = None
 
     @classmethod
     def from_event(cls, ev: TransactionEvent, **decided: Any) -> ScoreRecord:

@@ -2,8 +2,10 @@
 
 1. the feature matrix from the raw aggregates (``decision.features``);
 2. one predict call for the batch (and one for the shadow challenger, if any);
-3. a tier for every score over the review threshold, and reasons for those rows only
-   (TreeSHAP costs hundreds of times a plain predict).
+3. a tier for every score over the review threshold and, with a policy (``decision.rules``),
+   the rules' actions on top: one decision per event;
+4. reasons for the rows decided ``review`` or ``block`` only (TreeSHAP costs hundreds of times a
+   plain predict).
 
 Everything depends only on the inputs: the same events and aggregates give the same decisions.
 """
@@ -19,6 +21,8 @@ import numpy as np
 from core.messages import Reason, TransactionEvent
 from decision.features import feature_matrix
 from decision.model import FloatArray, ScoringModel
+from decision.policy import Action
+from decision.rules import Ruleset
 
 Tier = Literal["review", "block"]
 
@@ -38,6 +42,13 @@ class Decisions:
     tiers: dict[int, Tier] = field(default_factory=dict)
     challenger_version: str | None = None
     challenger_scores: FloatArray | None = None
+    policy_version: str | None = None
+    fired: dict[int, tuple[str, ...]] = field(default_factory=dict)  # active rules, rows with any
+    shadow: dict[int, tuple[str, ...]] = field(default_factory=dict)  # shadow rules, likewise
+    rule_failures: dict[str, int] = field(default_factory=dict)  # rule id -> rows left undecided
+
+    def action(self, i: int) -> Action:
+        return self.tiers.get(i, "allow")
 
     def __len__(self) -> int:
         return len(self.events)
@@ -55,31 +66,36 @@ def decide(
     top_k: int,
     degraded: bool = False,
     challenger: ScoringModel | None = None,
+    rules: Ruleset | None = None,
 ) -> Decisions:
-    """Decide a batch: score it, flag what passes the threshold, explain what was flagged.
+    """Decide a batch: score it, apply the policy's rules if any, explain what was flagged.
 
     A challenger, if any, is scored on the same matrix; its scores never change a decision.
     """
     x = feature_matrix(events, raw)
+    version = rules.version if rules is not None else None
     if not events:
         empty = np.empty(0)
-        return Decisions(events, x, empty, model.version, model.threshold, degraded)
+        return Decisions(
+            events, x, empty, model.version, model.threshold, degraded, policy_version=version
+        )
     scores = model.predict(x)
-    flagged = np.flatnonzero(scores >= model.threshold)
-    reasons = dict(zip(flagged.tolist(), model.reasons(x[flagged], top_k), strict=True))
     block = model.block_threshold
+    flagged = np.flatnonzero(scores >= model.threshold)
     tiers: dict[int, Tier] = {
-        i: "block" if block is not None and scores[i] >= block else "review" for i in reasons
+        i: "block" if block is not None and scores[i] >= block else "review"
+        for i in flagged.tolist()
     }
-    return Decisions(
-        events,
-        x,
-        scores,
-        model.version,
-        model.threshold,
-        degraded,
-        reasons,
-        tiers,
-        challenger.version if challenger is not None else None,
-        challenger.predict(x) if challenger is not None else None,
-    )
+    d = Decisions(events, x, scores, model.version, model.threshold, degraded)
+    if rules is not None:
+        model_actions: list[Action] = [tiers.get(i, "allow") for i in range(len(events))]
+        applied = rules.apply(events, x, scores, model_actions)
+        tiers = {i: a for i, a in enumerate(applied.actions) if a != "allow"}
+        flagged = np.array(sorted(tiers), dtype=np.int64)
+        d.policy_version, d.fired, d.shadow = version, applied.fired, applied.shadow
+        d.rule_failures = applied.failed
+    d.tiers = tiers
+    d.reasons = dict(zip(flagged.tolist(), model.reasons(x[flagged], top_k), strict=True))
+    if challenger is not None:
+        d.challenger_version, d.challenger_scores = challenger.version, challenger.predict(x)
+    return d

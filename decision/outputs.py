@@ -62,7 +62,7 @@ def alert_id(event_id: str) -> str:
 def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rate: float) -> Routed:
     """The batch's output records, in event order: alert (if flagged), score record, sample."""
     out = Routed()
-    shadow = d.challenger_scores
+    challenger = d.challenger_scores
     for i, ev in enumerate(d.events):
         s, key, origin = float(d.scores[i]), ev.customer_id.encode(), origins[i]
         tier = d.tiers.get(i)
@@ -76,6 +76,8 @@ def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rat
                 model_version=d.model_version,
                 reasons=d.reasons[i],
                 degraded=d.degraded,
+                rules=d.fired.get(i, ()),
+                policy_version=d.policy_version,
             )
             out.outputs.append(OutRecord(topics.alerts, key, alert.model_dump_json().encode()))
             out.alerts += 1
@@ -89,7 +91,11 @@ def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rat
             alerted=tier is not None,
             degraded=d.degraded,
             challenger_version=d.challenger_version,
-            challenger_score=float(shadow[i]) if shadow is not None else None,
+            challenger_score=float(challenger[i]) if challenger is not None else None,
+            decision=d.action(i),
+            rules=d.fired.get(i, ()),
+            shadow_rules=d.shadow.get(i, ()),
+            policy_version=d.policy_version,
         )
         out.outputs.append(OutRecord(topics.scores, key, record.model_dump_json().encode()))
         if is_sampled(ev.event_id, sample_rate):
