@@ -66,7 +66,7 @@ def bundles_dir(root: Path) -> Path:
     return Path(root) / BUNDLES
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w") as fh:
@@ -76,7 +76,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         return []
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -127,7 +127,7 @@ def record_decision(root: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
 def decisions(root: Path) -> list[dict[str, Any]]:
     """The decisions log, oldest first (a torn last line after a crash is skipped)."""
     out = []
-    for line in _read_lines(Path(root) / DECISIONS):
+    for line in read_lines(Path(root) / DECISIONS):
         try:
             entry = json.loads(line)
         except ValueError:
@@ -139,7 +139,7 @@ def decisions(root: Path) -> list[dict[str, Any]]:
 
 def challenger_version(root: Path) -> str | None:
     """The version the gate kept as challenger, or None."""
-    lines = _read_lines(Path(root) / CHALLENGER)
+    lines = read_lines(Path(root) / CHALLENGER)
     return lines[0] if lines else None
 
 
@@ -147,19 +147,19 @@ def set_challenger(root: Path, version: str, entry: Mapping[str, Any]) -> None:
     """Keep ``version`` as the challenger and log ``entry`` (the gate's decision)."""
     with locked(root):
         load_bundle(bundle_path(root, version))
-        _write_atomic(Path(root) / CHALLENGER, version + "\n")
+        write_atomic(Path(root) / CHALLENGER, version + "\n")
         record_decision(root, {**entry, "action": "challenger", "version": version})
 
 
 def current_version(root: Path) -> str | None:
     """The served version, or None before the first promotion."""
-    lines = _read_lines(Path(root) / CURRENT)
+    lines = read_lines(Path(root) / CURRENT)
     return lines[0] if lines else None
 
 
 def history(root: Path) -> list[str]:
     """Previously served versions, oldest first."""
-    return _read_lines(Path(root) / HISTORY)
+    return read_lines(Path(root) / HISTORY)
 
 
 def _statuses(root: Path) -> dict[str, str]:
@@ -226,8 +226,8 @@ def promote(
         if previous == version:
             return bundle
         if previous is not None:
-            _write_atomic(Path(root) / HISTORY, "\n".join([*history(root), previous]) + "\n")
-        _write_atomic(Path(root) / CURRENT, version + "\n")
+            write_atomic(Path(root) / HISTORY, "\n".join([*history(root), previous]) + "\n")
+        write_atomic(Path(root) / CURRENT, version + "\n")
         if challenger_version(root) == version:  # it is the champion now: nothing to shadow
             (Path(root) / CHALLENGER).unlink(missing_ok=True)
         entry = {"action": "promote", "version": version, "previous": previous, "reason": reason}
@@ -245,8 +245,8 @@ def rollback(root: Path, *, reason: str = "rolled back by hand") -> str:
             )
         target, previous = past[-1], current_version(root)
         load_bundle(bundle_path(root, target))
-        _write_atomic(Path(root) / CURRENT, target + "\n")
-        _write_atomic(Path(root) / HISTORY, "".join(f"{v}\n" for v in past[:-1]))
+        write_atomic(Path(root) / CURRENT, target + "\n")
+        write_atomic(Path(root) / HISTORY, "".join(f"{v}\n" for v in past[:-1]))
         entry = {"action": "rollback", "version": target, "previous": previous, "reason": reason}
         record_decision(root, entry)
     return target

@@ -1,10 +1,12 @@
-"""Bad input and the loop's counters: dead letters logged, the bad-input guard, stats."""
+"""Bad input and the loop's counters: dead letters logged, the bad-input guard, rule failures,
+stats."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.records import OutRecord
@@ -62,3 +64,27 @@ def log_dead_letters(dead: Sequence[OutRecord]) -> None:
                 "reason": h["reason"].decode(),  # PAN-masked, no input values
             },
         )
+
+
+class RuleFailureLog:
+    """A rule that fails on events is logged once per rule per ``every_s`` (with the count since
+    the last line), not once per event: a rule broken for every event must not flood the log."""
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every, self._clock = every_s, clock
+        self._last: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
+
+    def observe(self, failures: Mapping[str, int], policy: str | None) -> None:
+        now = self._clock()
+        for rule, n in failures.items():
+            self._pending[rule] = self._pending.get(rule, 0) + n
+            if now - self._last.get(rule, -float("inf")) >= self._every:
+                log.warning(
+                    "rule %s of policy %s could not be evaluated on %d event(s) (undefined "
+                    "arithmetic, e.g. a division by zero); they were decided without it",
+                    rule,
+                    policy,
+                    self._pending.pop(rule),
+                )
+                self._last[rule] = now

@@ -31,10 +31,11 @@ from core.kafka import poll_batch
 from core.messages import TransactionEvent
 from core.records import InRecord, OutRecord, next_offsets, span, to_records
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
-from decision.core import decide
+from decision.core import Decisions, decide
 from decision.features import degraded_for, degraded_raw, store_events
 from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
+from decision.rules import Ruleset
 from features.online import OnlineStore, StoreUnavailable
 from worker.alignment import Aligner
 from worker.clients import Clients, Clock
@@ -45,7 +46,7 @@ from worker.commit import (
     TransactionalCommitter,
     rewind,
 )
-from worker.guard import BadInputGuard, Stopping, WorkerStats, log_dead_letters
+from worker.guard import BadInputGuard, RuleFailureLog, Stopping, WorkerStats, log_dead_letters
 from worker.hold import InputHold
 from worker.metrics import Health, WorkerMetrics
 from worker.watchdog import Watchdog
@@ -65,12 +66,15 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
         challenger: Callable[[], ScoringModel | None] = lambda: None,
+        policy: Callable[[], Ruleset | None] = lambda: None,
         clock: Clock = time,
         watchdog: Watchdog | None = None,
     ) -> None:
         self.s = settings
         self.model = model  # called once per batch: it hot-reloads
         self.challenger = challenger  # called after it: the shadow model as of that reload
+        self.policy = policy  # the rules in force, hot-reloaded too
+        self.rule_failures = RuleFailureLog(clock=clock.monotonic)
         self.store = store
         self.clock = clock
         self.metrics = metrics or WorkerMetrics()
@@ -194,6 +198,7 @@ class Worker:
                 top_k=self.s.reasons_top_k,
                 challenger=self.challenger(),
                 degraded=degraded,
+                rules=self.policy(),
             )
             origins = [Origin(r.topic, r.partition, r.offset) for r, _ in good]
             scored = route(decisions, origins, self.topics, sample_rate=self.s.sample_rate)
@@ -204,7 +209,7 @@ class Worker:
         self.guard.observe(len(good), len(dead))
         self.aligner.observe(good, records)
         self.aligner.rebalance_pauses()
-        self._count(records, good, dead, scored, degraded)
+        self._count(records, good, dead, scored, decisions)
 
     def _drop_gone(self, records: list[InRecord]) -> list[InRecord]:
         """Records of a partition revoked while the batch was being consumed are not this
@@ -276,9 +281,9 @@ class Worker:
         good: Sequence[object],
         dead: list[OutRecord],
         scored: Routed,
-        degraded: bool,
+        decisions: Decisions,
     ) -> None:
-        m, st = self.metrics, self.stats
+        m, st, degraded = self.metrics, self.stats, decisions.degraded
         m.events_in.inc(len(records))
         m.events_scored.inc(len(good))
         m.samples.inc(scored.sampled)
@@ -289,6 +294,13 @@ class Worker:
             stage = dict(out.headers).get("stage", b"?").decode()
             m.dead_letters.labels(stage).inc()
         m.alerts.labels("any").inc(scored.alerts)
+        blocks = sum(t == "block" for t in decisions.tiers.values())
+        m.decisions.labels("block").inc(blocks)
+        m.decisions.labels("review").inc(len(decisions.tiers) - blocks)
+        m.decisions.labels("allow").inc(len(decisions) - len(decisions.tiers))
+        for rule, n in decisions.rule_failures.items():
+            m.rule_failures.labels(rule).inc(n)
+        self.rule_failures.observe(decisions.rule_failures, decisions.policy_version)
         for tp in next_offsets(records):
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if high >= 0:

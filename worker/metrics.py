@@ -53,6 +53,15 @@ class WorkerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.rule_failures = Counter(
+            "fraudscore_rule_failures",
+            "Events a policy rule could not be evaluated on (decided without it)",
+            ["rule"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "fraudscore_decisions", "Decisions by action", ["action"], registry=r
+        )
         self.lag = Gauge(
             "fraudscore_consumer_lag", "Records behind the end", ["partition"], registry=r
         )

@@ -17,6 +17,7 @@ from core.http import serve
 from core.kafka import check_topics
 from core.settings import Settings
 from core.signals import stop_on_signals
+from decision.policy_store import PolicySource
 from features.open import open_store
 from models.scorer import BACKENDS
 from models.serving import ModelSource
@@ -64,8 +65,16 @@ def run(
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry, health)
     stop = stop or threading.Event()
+    policy = PolicySource(settings.model_dir, check_every_s=settings.model_check_interval_s)
     worker = Worker(
-        settings, clients(settings, store), model, store, metrics, health, challenger=model.shadow
+        settings,
+        clients(settings, store),
+        model,
+        store,
+        metrics,
+        health,
+        challenger=model.shadow,
+        policy=policy,
     )
     # Everything loaded so far (model, libraries) lives as long as the process: move it out of
     # the collector's reach, so a full collection walks only what the loop allocates and does

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
 from decision.model import FloatArray
+from decision.rules import Ruleset
 from features.online import StoreEvent, StoreLabel, StoreUnavailable
 from features.registry import RAW_COLUMNS
 from tests.unit.loopfakes import FakeConsumer, FakeProducer
@@ -186,7 +187,12 @@ class Rig:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-def rig(mode: DeliveryMode, logs: Mapping[int, Sequence[bytes | None]], **overrides: Any) -> Rig:
+def rig(
+    mode: DeliveryMode,
+    logs: Mapping[int, Sequence[bytes | None]],
+    policy: Callable[[], Ruleset | None] = lambda: None,
+    **overrides: Any,
+) -> Rig:
     """A worker in ``mode`` over input partitions ``logs``, every other client a fake."""
     settings = make_settings(mode, **overrides)
     clock = FakeClock()
@@ -205,6 +211,7 @@ def rig(mode: DeliveryMode, logs: Mapping[int, Sequence[bytes | None]], **overri
         metrics,
         health,
         clock=clock,
+        policy=policy,
         watchdog=Watchdog(lambda what, limit: overruns.append((what, limit))),
     )
     return Rig(

@@ -34,8 +34,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "features": frozenset({"core"}),
     "simulator": frozenset({"core"}),
     "analyst": frozenset({"core"}),
-    "decision": frozenset({"core", "features"}),
     "models": frozenset({"core", "features"}),
+    "decision": frozenset({"core", "features", "models"}),
     "monitoring": frozenset({"core", "features", "models"}),
     "worker": frozenset({"core", "decision", "features", "models"}),
     "benchmarks": frozenset(

@@ -79,3 +79,36 @@ def test_the_guides_refusal_example_is_what_validate_prints(
     result = CliRunner().invoke(app, ["rules", "validate", "new.yaml"], env={"COLUMNS": "300"})
     assert result.exit_code == 1
     assert result.output.strip() == shown
+
+
+def test_promote_list_audit_and_rollback(tmp_path: Path) -> None:
+    env = {"FRAUDSCORE_MODEL_DIR": str(tmp_path / "models"), "COLUMNS": "300"}
+    run = CliRunner().invoke
+    tighter = tmp_path / "tighter.yaml"
+    tighter.write_text(EXAMPLE.read_text().replace("amount > 150", "amount > 100"))
+    first = run(
+        app, ["rules", "promote", str(EXAMPLE), "--reason", "start", "--author", "al"], env=env
+    )
+    assert first.exit_code == 0 and "in force" in first.output, first.output
+    args = ["rules", "promote", str(tighter), "--reason", "lower bar", "--author", "bo"]
+    assert run(app, args, env=env).exit_code == 0
+    listed = run(app, ["rules", "list"], env=env).output
+    assert listed.count("example") == 2 and "current" in listed and "retired" in listed
+    back = run(app, ["rules", "rollback", "--reason", "too many reviews"], env=env)
+    assert back.exit_code == 0 and "in force again" in back.output
+    audit = run(app, ["rules", "audit"], env=env).output
+    assert "lower bar" in audit and "too many reviews" in audit and "bo" in audit
+    again = run(app, ["rules", "rollback", "--reason", "x"], env=env)
+    assert again.exit_code == 1 and "nothing to roll back to" in again.output
+
+
+def test_a_bad_policy_is_never_promoted(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    env = {"FRAUDSCORE_MODEL_DIR": str(tmp_path / "models"), "COLUMNS": "300"}
+    result = CliRunner().invoke(
+        app, ["rules", "promote", str(bad), "--reason", "r", "--author", "a"], env=env
+    )
+    assert result.exit_code == 1 and "refused:" in result.output
+    assert "unknown field 'amout'" in result.output
+    assert CliRunner().invoke(app, ["rules", "list"], env=env).output.count("p-") == 0
