@@ -10,6 +10,7 @@ from core.settings import DeliveryMode
 from decision.policy import parse_policy
 from decision.rules import Ruleset
 from tests.unit.looprig import MODES, rig, txn
+from worker.guard import RuleFailureLog
 
 # FakeModel: score = amount / 100; review at 0.5, block at 0.9
 BLOCK_SMALL = Ruleset(
@@ -62,3 +63,22 @@ def test_the_policy_in_force_decides_each_batch(
     # the ratio rule divides by zero on every event of the second batch: counted, logged once
     assert r.metric("fraudscore_rule_failures_total", rule="ratio") == 4
     assert caplog.text.count("rule ratio of policy p-aaa could not be evaluated on 4") == 1
+
+
+def test_a_failing_rule_is_logged_once_a_minute_with_the_count_since(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    failures = RuleFailureLog(every_s=60.0, clock=lambda: now[0])
+    failures.observe({"ratio": 3}, "p-1")
+    now[0] = 30.0
+    failures.observe({"ratio": 2, "other": 1}, "p-1")
+    now[0] = 61.0
+    failures.observe({"ratio": 4}, "p-1")
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" could")[0] for line in lines] == [
+        "rule ratio of policy p-1",
+        "rule other of policy p-1",
+        "rule ratio of policy p-1",
+    ]
+    assert "on 3 event(s)" in lines[0] and "on 6 event(s)" in lines[2]  # 2 held back, then 4
