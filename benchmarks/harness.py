@@ -138,10 +138,12 @@ def saturation(
     log_dir: Path,
     loaded: Tick,
     scored: Tick,
+    key: str = "worker",
+    name: str = "worker, saturation",
 ) -> VariantResult:
     n = count_tx(records)
     load_input(s, records, loaded)
-    worker = WorkerProcess(s, max_events=n, backend=backend, log_path=log_dir / "worker-sat.log")
+    worker = WorkerProcess(s, max_events=n, backend=backend, log_path=log_dir / f"{key}-sat.log")
     outputs = RecordCounter(s, s.topic_scores)
     try:
         exited = worker.wait(120 + n / 200, lambda: scored(outputs()))
@@ -154,8 +156,8 @@ def saturation(
         f"; {n - len(times):,} events NOT scored before the deadline" if len(times) < n else ""
     )
     return VariantResult(
-        key="worker",
-        name="worker, saturation",
+        key=key,
+        name=name,
         events=n,
         outputs=len(times),
         events_per_s=rate.events_per_s if rate else None,

@@ -21,6 +21,7 @@ from benchmarks.stats import LatencySummary
 PACKAGES = ("confluent-kafka", "lightgbm", "redis", "hiredis", "pydantic", "numpy", "pandas")
 TARGET_RATIO = 20.0  # done-when: the worker at >= 20x the naive throughput ...
 TARGET_P99_MS = 50.0  # ... and p99 <= 50 ms at the target offered rate
+TARGET_RULES_RATIO = 0.8  # ... and under a 50-rule policy >= 0.8x the throughput without
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ METHOD = (
     "- The worker runs as one `python -m cli.main worker --max-events N` process; naive and "
     "passthrough run in the benchmark's process. CPU cores = CPU seconds / wall seconds of that "
     "process (the worker's include its start-up).",
+    "- The rules row repeats the saturation run right after it, on the same backlog, with a "
+    "policy of 50 rules (`benchmarks/policies.py`) in force in a registry of its own.",
     "- Ratios are the robust figures: other work on the machine shows in the load averages.",
 )
 
@@ -127,6 +130,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def summary(report: Report) -> dict[str, Any]:
     """The headline figures and the done-when verdicts (None: not measured)."""
     sat, naive, ceiling = (_find(report, k) for k in ("worker", "naive", "passthrough"))
+    with_rules = _find(report, "worker_rules")
+    rules_ratio = _ratio(
+        with_rules.events_per_s if with_rules else None, sat.events_per_s if sat else None
+    )
     target, near = _find(report, "worker_target_rate"), _find(report, "worker_near_saturation")
     rate = sat.events_per_s if sat else None
     naive_rate = naive.events_per_s if naive else None
@@ -145,6 +152,8 @@ def summary(report: Report) -> dict[str, Any]:
         "near_saturation_offered_per_s": near.offered_per_s if near else None,
         "near_saturation_p50_ms": near.latency.p50_ms if near and near.latency else None,
         "near_saturation_p99_ms": near.latency.p99_ms if near and near.latency else None,
+        "rules_events_per_s": with_rules.events_per_s if with_rules else None,
+        "rules_ratio": rules_ratio,
         "done_when": {
             f"throughput_ge_{TARGET_RATIO:.0f}x_naive": None
             if ratio is None
@@ -152,6 +161,9 @@ def summary(report: Report) -> dict[str, Any]:
             f"p99_le_{TARGET_P99_MS:.0f}ms_at_target_rate": None
             if lat is None
             else lat.p99_ms <= TARGET_P99_MS,
+            "rules_ge_0.8x_without": None
+            if rules_ratio is None
+            else rules_ratio >= TARGET_RULES_RATIO,
         },
     }
 
@@ -210,6 +222,8 @@ def render_markdown(report: Report) -> str:
         f"{_num(s['ratio_to_naive'], '.1f')}x, {_verdict(dw[0])}",
         f"- p99 <= {TARGET_P99_MS:.0f} ms at {report.target_rate:,.0f} events/s offered: "
         f"{_num(s['p99_ms'], '.1f')} ms, {_verdict(dw[1])}",
+        f"- under a policy of rules, >= {TARGET_RULES_RATIO:.1f}x the throughput without: "
+        f"{_num(s['rules_ratio'], '.2f')}x, {_verdict(dw[2])}",
     ]
     if report.drift:
         d = report.drift

@@ -3,7 +3,7 @@
 1. check Kafka, Redis and the model (a small one is trained if the registry is empty);
 2. simulate the traffic once (``data.build``);
 3. passthrough at saturation (the Kafka ceiling);
-4. the worker process at saturation;
+4. the worker process at saturation, then again under a 50-rule policy (``policies``);
 5. the naive implementation at saturation (fewer events: it is slow);
 6. the worker process at the target offered rate (2,000/s), then near its saturation rate;
 7. a cProfile of the worker loop, by stage;
@@ -27,7 +27,7 @@ from uuid import uuid4
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import data, drift_step, harness, infra, report
+from benchmarks import data, drift_step, harness, infra, policies, report
 from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
@@ -47,6 +47,7 @@ class BenchOptions:
     near_duration: float = 10.0
     naive_events: int = 2000
     profile_events: int = 20_000  # 0: skip
+    rules: int = 50  # the rules row's policy size, 0: skip
     warmup: int = 500
     customers: int = 1000
     history_days: int = 30
@@ -160,13 +161,38 @@ class Runner:
             sat = harness.saturation(
                 s, backlog, backend=o.backend, log_dir=self.log_dir, loaded=loaded, scored=scored
             )
-        results += [sat, self.naive(bar)]
+        results.append(sat)
+        if o.rules:
+            results.append(self.with_rules(bar, backlog))
+        results.append(self.naive(bar))
         results.append(self.fixed(bar, "worker_target_rate", f"worker @ {o.rate:,.0f}/s", o.rate))
         if o.near_saturation > 0 and sat.events_per_s:
             name = f"worker @ {o.near_saturation:.0%} of saturation"
             rate = o.near_saturation * sat.events_per_s
             results.append(self.fixed(bar, "worker_near_saturation", name, rate))
         return results
+
+    def with_rules(self, bar: Progress, backlog: list[Outgoing]) -> report.VariantResult:
+        """The saturation run again, the worker deciding under an ``o.rules``-rule policy."""
+        o, n = self.o, data.count_tx(backlog)
+        root = policies.policy_registry(self.model_dir, o.out_dir / "rules-registry", o.rules)
+        name = f"bench-{self.run_id}-rules"
+        with (
+            infra.variant(self.base, name, root, keep=o.keep) as s,
+            step(bar, "load rules backlog", len(backlog)) as loaded,
+            step(bar, f"worker + {o.rules} rules, saturation", n) as scored,
+        ):
+            infra.seed_history(s, self.d.history, self.d.history_labels)
+            return harness.saturation(
+                s,
+                backlog,
+                backend=o.backend,
+                log_dir=self.log_dir,
+                loaded=loaded,
+                scored=scored,
+                key="worker_rules",
+                name=f"worker + {o.rules} rules, saturation",
+            )
 
     def passthrough(self, bar: Progress, backlog: list[Outgoing]) -> report.VariantResult:
         n = data.count_tx(backlog)

@@ -53,6 +53,7 @@ def _full() -> Report:
     variants = [
         VariantResult("passthrough", "passthrough", 1000, 1000, 50_000.0, wall_s=1, cpu_s=0.5),
         VariantResult("worker", "worker, saturation", 1000, 1000, 12_000.0, wall_s=9, cpu_s=8),
+        VariantResult("worker_rules", "worker + 50 rules", 1000, 1000, 10_800.0, wall_s=9, cpu_s=8),
         VariantResult("naive", "naive, saturation", 200, 200, 400.0, wall_s=1, cpu_s=0.3),
         VariantResult("worker_target_rate", "worker @ 2,000/s", 800, 800, None, 1998.0, lat),
         VariantResult("worker_near_saturation", "worker @ 80%", 900, 900, None, 9600.0, near),
@@ -74,9 +75,11 @@ def test_headline_keys_and_ratios() -> None:
     assert s["p50_ms"] == pytest.approx(50.5)
     assert s["p99_ms"] == pytest.approx(99.01)
     assert s["near_saturation_offered_per_s"] == 9600.0
+    assert s["rules_events_per_s"] == 10_800.0 and s["rules_ratio"] == pytest.approx(0.9)
     assert s["done_when"] == {
         "throughput_ge_20x_naive": True,
         "p99_le_50ms_at_target_rate": False,
+        "rules_ge_0.8x_without": True,
     }
 
 
@@ -92,7 +95,7 @@ def test_json_is_serializable_and_complete(tmp_path: Path) -> None:
         "us_per_event": 50.0,
     }
     assert doc["machine"]["cores"] == 2 and doc["machine"]["load_start"] == [1.5, 1.2, 1.0]
-    assert doc["variants"][3]["latency"]["p99_ms"] == pytest.approx(99.01)
+    assert doc["variants"][4]["latency"]["p99_ms"] == pytest.approx(99.01)
     assert md_path.read_text() == render_markdown(_full())
     assert doc["events_per_s"] == to_json(_full())["events_per_s"] == 12_000.0
 
@@ -104,6 +107,7 @@ def test_markdown_has_the_table_the_verdicts_and_the_machine() -> None:
     assert "| worker, saturation | 1,000 | 12,000 | - | - | - | 30.0x | 24% | 0.89 |" in md
     assert "| worker @ 2,000/s | 800 | - | 1,998 | 50.5 | 99.0 |" in md
     assert "30.0x, **met**" in md and "99.0 ms, **not met**" in md
+    assert "0.90x, **met**" in md
     assert "2 cores" in md and "1.50/1.20/1.00 at start" in md and "2.50/1.40/1.10 at end" in md
     assert "## Where the worker's time goes: saturation" in md
     assert "| enrich | 0.500 | 50.0% | 50.0 |" in md
@@ -118,9 +122,10 @@ def test_missing_variants_render_as_not_measured() -> None:
     assert s["done_when"] == {
         "throughput_ge_20x_naive": None,
         "p99_le_50ms_at_target_rate": None,
+        "rules_ge_0.8x_without": None,
     }
     md = render_markdown(report)
-    assert md.count("not measured") == 2
+    assert md.count("not measured") == 3
     assert "| worker, saturation | 10 | - | - | - | - | - | - | - |" in md
 
 
