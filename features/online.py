@@ -44,7 +44,7 @@ KEY_TTL_S = (LABEL_DELAY_DAYS + max(WINDOWS_DAYS) + 7) * 86_400
 
 Client = redis.Redis | RedisCluster
 # what a failed call raises: a cluster client's slot and topology errors are not RedisErrors
-_FAILED = (redis.RedisError, RedisClusterException)
+FAILED = (redis.RedisError, RedisClusterException)
 
 
 class StoreUnavailable(Exception):
@@ -201,7 +201,7 @@ class OnlineStore:
                 self._client.exists(f"{self._prefix}:ping")
             else:
                 self._client.ping()
-        except _FAILED as exc:
+        except FAILED as exc:
             raise StoreUnavailable(f"Redis did not answer PING: {exc}") from exc
 
     def enrich(self, events: Sequence[StoreEvent]) -> npt.NDArray[np.float64]:
@@ -220,7 +220,7 @@ class OnlineStore:
         keys = batch_keys(self._prefix, events) if self._cluster else []
         try:
             blob = self._script(keys=keys, args=args)
-        except _FAILED as exc:
+        except FAILED as exc:
             raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
         for w in WINDOWS_DAYS:
@@ -236,7 +236,7 @@ class OnlineStore:
         pipe.hgetall(key)
         try:
             *_, everyone = pipe.execute()
-        except _FAILED as exc:
+        except FAILED as exc:
             raise StoreUnavailable(f"Redis progress exchange failed: {exc}") from exc
         return {k.decode(): v.decode() for k, v in everyone.items()}
 
@@ -258,5 +258,5 @@ class OnlineStore:
                 pipe.zrem(key, lab.event_id)
         try:
             pipe.execute()
-        except _FAILED as exc:
+        except FAILED as exc:
             raise StoreUnavailable(f"Redis label update failed: {exc}") from exc
