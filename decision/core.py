@@ -3,7 +3,8 @@
 1. the feature matrix from the raw aggregates (``decision.features``);
 2. one predict call for the batch (and one for the shadow challenger, if any);
 3. a tier for every score over the review threshold and, with a policy (``decision.rules``),
-   the rules' actions on top: one decision per event;
+   the rules' actions on top, and the allow and block lists over both (``decision.lists``): one
+   decision per event;
 4. reasons for the rows decided ``review`` or ``block`` only (TreeSHAP costs hundreds of times a
    plain predict).
 
@@ -20,9 +21,11 @@ import numpy as np
 
 from core.messages import Reason, TransactionEvent
 from decision.features import feature_matrix
+from decision.lists import match_lists
 from decision.model import FloatArray, ScoringModel
 from decision.policy import Action
 from decision.rules import Ruleset
+from features.lists import ListSnapshot
 
 Tier = Literal["review", "block"]
 
@@ -43,9 +46,11 @@ class Decisions:
     challenger_version: str | None = None
     challenger_scores: FloatArray | None = None
     policy_version: str | None = None
-    fired: dict[int, tuple[str, ...]] = field(default_factory=dict)  # active rules, rows with any
+    fired: dict[int, tuple[str, ...]] = field(default_factory=dict)  # lists + active rules, rows
     shadow: dict[int, tuple[str, ...]] = field(default_factory=dict)  # shadow rules, likewise
     rule_failures: dict[str, int] = field(default_factory=dict)  # rule id -> rows left undecided
+    lists_version: int | None = None  # the lists in force, if any
+    list_hits: dict[str, int] = field(default_factory=dict)  # list id -> rows it matched
 
     def action(self, i: int) -> Action:
         return self.tiers.get(i, "allow")
@@ -67,8 +72,10 @@ def decide(
     degraded: bool = False,
     challenger: ScoringModel | None = None,
     rules: Ruleset | None = None,
+    lists: ListSnapshot | None = None,
 ) -> Decisions:
-    """Decide a batch: score it, apply the policy's rules if any, explain what was flagged.
+    """Decide a batch: score it, apply the policy's rules and the lists if any, explain what was
+    flagged.
 
     A challenger, if any, is scored on the same matrix; its scores never change a decision.
     """
@@ -94,6 +101,19 @@ def decide(
         flagged = np.array(sorted(tiers), dtype=np.int64)
         d.policy_version, d.fired, d.shadow = version, applied.fired, applied.shadow
         d.rule_failures = applied.failed
+    if lists is not None:
+        d.lists_version = lists.version
+        hits = match_lists(lists, events)
+        if hits.ids:
+            for i, action in hits.actions.items():
+                if action == "block":
+                    tiers[i] = "block"
+                else:
+                    tiers.pop(i, None)
+            rows = sorted(hits.ids.keys() | d.fired.keys())
+            d.fired = {i: hits.ids.get(i, ()) + d.fired.get(i, ()) for i in rows}
+            d.list_hits = hits.counts
+            flagged = np.array(sorted(tiers), dtype=np.int64)
     d.tiers = tiers
     d.reasons = dict(zip(flagged.tolist(), model.reasons(x[flagged], top_k), strict=True))
     if challenger is not None:

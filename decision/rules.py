@@ -8,6 +8,9 @@ How the decision is made (the same in the stream, an inline API and a backtest):
    else ``allow``) and the actions of every active rule that matches (``block`` > ``review``);
 3. shadow rules are evaluated and reported (``shadow``), never acting.
 
+The allow and block lists, where an event is on one, decide over all of this
+(``decision.lists``).
+
 A rule that cannot be decided on an event (its arithmetic is undefined there, e.g. a division
 by zero) is left out for that event and counted in ``failed``: the event is still decided, by
 the model and the other rules, and never dropped.
