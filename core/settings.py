@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     model_check_interval_s: float = Field(
         5.0, gt=0, description="How often workers look for a newly promoted model"
     )
+    list_check_interval_s: float = Field(
+        1.0, gt=0, description="How often workers look for a change to the allow and block lists"
+    )
     sample_rate: float = Field(0.01, ge=0.0, le=1.0, description="Share of events sent for drift")
     reasons_top_k: int = Field(3, ge=1, le=10, description="Reasons attached to an alert")
 

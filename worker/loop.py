@@ -13,7 +13,7 @@ One batch at a time:
 
 The worker builds nothing that talks to the network: its consumer, producer and label feed come
 in as ``Clients`` (``worker.clients.clients`` builds the real ones; unit tests pass in-memory
-fakes), with the store, the model source and the clock.
+fakes), with the store, the sources of the model, policy and lists, and the clock.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from decision.features import degraded_for, degraded_raw, store_events
 from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
 from decision.rules import Ruleset
+from features.lists import ListSnapshot
 from features.online import OnlineStore, StoreUnavailable
 from worker.alignment import Aligner
 from worker.clients import Clients, Clock
@@ -67,6 +68,7 @@ class Worker:
         health: Health | None = None,
         challenger: Callable[[], ScoringModel | None] = lambda: None,
         policy: Callable[[], Ruleset | None] = lambda: None,
+        lists: Callable[[], ListSnapshot | None] = lambda: None,
         clock: Clock = time,
         watchdog: Watchdog | None = None,
     ) -> None:
@@ -74,6 +76,7 @@ class Worker:
         self.model = model  # called once per batch: it hot-reloads
         self.challenger = challenger  # called after it: the shadow model as of that reload
         self.policy = policy  # the rules in force, hot-reloaded too
+        self.lists = lists  # the allow and block lists in force, likewise
         self.rule_failures = RuleFailureLog(clock=clock.monotonic)
         self.store = store
         self.clock = clock
@@ -199,6 +202,7 @@ class Worker:
                 challenger=self.challenger(),
                 degraded=degraded,
                 rules=self.policy(),
+                lists=self.lists(),
             )
             origins = [Origin(r.topic, r.partition, r.offset) for r, _ in good]
             scored = route(decisions, origins, self.topics, sample_rate=self.s.sample_rate)
@@ -294,12 +298,7 @@ class Worker:
             stage = dict(out.headers).get("stage", b"?").decode()
             m.dead_letters.labels(stage).inc()
         m.alerts.labels("any").inc(scored.alerts)
-        blocks = sum(t == "block" for t in decisions.tiers.values())
-        m.decisions.labels("block").inc(blocks)
-        m.decisions.labels("review").inc(len(decisions.tiers) - blocks)
-        m.decisions.labels("allow").inc(len(decisions) - len(decisions.tiers))
-        for rule, n in decisions.rule_failures.items():
-            m.rule_failures.labels(rule).inc(n)
+        m.decided(decisions)
         self.rule_failures.observe(decisions.rule_failures, decisions.policy_version)
         for tp in next_offsets(records):
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)

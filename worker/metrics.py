@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from decision.core import Decisions
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -62,6 +64,15 @@ class WorkerMetrics:
         self.decisions = Counter(
             "fraudscore_decisions", "Decisions by action", ["action"], registry=r
         )
+        self.list_hits = Counter(
+            "fraudscore_list_hits",
+            "Events an allow or block list matched, by list (list:<kind>:<field>)",
+            ["list"],
+            registry=r,
+        )
+        self.lists_version = Gauge(
+            "fraudscore_lists_version", "Version of the allow and block lists in force", registry=r
+        )
         self.lag = Gauge(
             "fraudscore_consumer_lag", "Records behind the end", ["partition"], registry=r
         )
@@ -75,6 +86,19 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
+
+    def decided(self, d: Decisions) -> None:
+        """A batch's decisions: by action, by list matched, and the rules that failed."""
+        blocks = sum(t == "block" for t in d.tiers.values())
+        self.decisions.labels("block").inc(blocks)
+        self.decisions.labels("review").inc(len(d.tiers) - blocks)
+        self.decisions.labels("allow").inc(len(d) - len(d.tiers))
+        for list_id, n in d.list_hits.items():
+            self.list_hits.labels(list_id).inc(n)
+        if d.lists_version is not None:
+            self.lists_version.set(d.lists_version)
+        for rule, n in d.rule_failures.items():
+            self.rule_failures.labels(rule).inc(n)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Start-up of a worker process: fail at start-up, not at message 10,000.
 
 Checks, in order, each failing with one clear line: settings valid, a current model whose
-features match the registry, Redis answers, the input topic exists. Then signals are wired
+features match the registry, Redis answers (the allow and block lists included), the input topic
+exists. Then signals are wired
 (SIGTERM/SIGINT set the stop event; the loop finishes its batch, commits and leaves the group)
 and the loop runs.
 """
@@ -17,8 +18,9 @@ from core.http import serve
 from core.kafka import check_topics
 from core.settings import Settings
 from core.signals import stop_on_signals
+from decision.lists import ListSource
 from decision.policy_store import PolicySource
-from features.open import open_store
+from features.open import open_lists, open_store
 from models.scorer import BACKENDS
 from models.serving import ModelSource
 from worker.clients import clients
@@ -60,12 +62,18 @@ def run(
         challenger=settings.challenger_version or None,  # "" (an unset compose var): follow
     )
     store = open_store(settings)
+    list_store = open_lists(settings)
     check_topics(settings, worker_topics(settings))
     metrics, health = WorkerMetrics(), health or Health()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry, health)
     stop = stop or threading.Event()
     policy = PolicySource(settings.model_dir, check_every_s=settings.model_check_interval_s)
+    lists = ListSource(
+        list_store,
+        check_every_s=settings.list_check_interval_s,
+        on_error=metrics.redis_errors.inc,
+    )
     worker = Worker(
         settings,
         clients(settings, store),
@@ -75,6 +83,7 @@ def run(
         health,
         challenger=model.shadow,
         policy=policy,
+        lists=lists,
     )
     # Everything loaded so far (model, libraries) lives as long as the process: move it out of
     # the collector's reach, so a full collection walks only what the loop allocates and does
