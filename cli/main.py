@@ -22,6 +22,7 @@ from rich.console import Console
 from analyst.cli import app as analyst_app
 from cli import schema
 from cli.dlq_cli import app as dlq_app
+from cli.lists_cli import app as lists_app
 from cli.rules_cli import app as rules_app
 from core.logs import setup_logging
 from core.settings import Settings
@@ -59,6 +60,7 @@ if installed("benchmarks"):
     app.add_typer(bench_app)  # fraudscore bench
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rules_app, name="rules")
+app.add_typer(lists_app, name="lists")
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 err = Console(stderr=True)
