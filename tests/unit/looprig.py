@@ -19,6 +19,7 @@ import numpy as np
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
 from decision.model import FloatArray
 from decision.rules import Ruleset
+from features.lists import ListSnapshot
 from features.online import StoreEvent, StoreLabel, StoreUnavailable
 from features.registry import RAW_COLUMNS
 from tests.unit.loopfakes import FakeConsumer, FakeProducer
@@ -191,6 +192,7 @@ def rig(
     mode: DeliveryMode,
     logs: Mapping[int, Sequence[bytes | None]],
     policy: Callable[[], Ruleset | None] = lambda: None,
+    lists: Callable[[], ListSnapshot | None] = lambda: None,
     **overrides: Any,
 ) -> Rig:
     """A worker in ``mode`` over input partitions ``logs``, every other client a fake."""
@@ -212,6 +214,7 @@ def rig(
         health,
         clock=clock,
         policy=policy,
+        lists=lists,
         watchdog=Watchdog(lambda what, limit: overruns.append((what, limit))),
     )
     return Rig(
