@@ -41,9 +41,9 @@ def _fail(message: object) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _open() -> ListStore:
+def _open(settings: Settings) -> ListStore:
     try:
-        return open_lists(Settings())
+        return open_lists(settings)
     except StartupError as exc:
         raise _fail(exc) from None
 
@@ -51,9 +51,10 @@ def _open() -> ListStore:
 def _change(
     action: Literal["add", "remove"], kind: str, field: str, value: str, reason: str, author: str
 ) -> None:
+    settings = Settings()
     try:
         check_entry(kind, field, value)
-        store = _open()
+        store = _open(settings)
         change = store.add if action == "add" else store.remove
         changed = change(kind, field, value, reason=reason, author=author)
     except (ListError, StoreUnavailable) as exc:
@@ -64,10 +65,8 @@ def _change(
         out.print(f"{value} was {state} {where}: nothing changed (audited)", highlight=False)
         return
     done = "added to" if action == "add" else "removed from"
-    out.print(
-        f"{value} {done} {where} (workers follow within FRAUDSCORE_LIST_CHECK_INTERVAL_S)",
-        highlight=False,
-    )
+    every = f"{settings.list_check_interval_s:g} s"
+    out.print(f"{value} {done} {where}: workers follow within {every}", highlight=False)
 
 
 @app.command(
@@ -94,7 +93,7 @@ def remove(value: Value, kind: KindOpt, field: FieldOpt, reason: Reason, author:
 def show() -> None:
     """Every entry of every list, block lists first, with the lists' version."""
     try:
-        lists = _open().snapshot()
+        lists = _open(Settings()).snapshot()
     except StoreUnavailable as exc:
         raise _fail(exc) from None
     entries = lists.entries()
@@ -111,11 +110,14 @@ def audit(
 ) -> None:
     """The changes to the lists, newest last: when, what, who and why."""
     try:
-        entries = _open().audit(limit)
+        entries = _open(Settings()).audit(limit)
     except StoreUnavailable as exc:
         raise _fail(exc) from None
     keys = ("time", "action", "kind", "field", "value", "author", "reason")
-    table = Table("time", "action", "list", "field", "value", "author", "reason")
+    table = Table()
+    table.add_column("time", no_wrap=True)
+    for column in ("action", "list", "field", "value", "author", "reason"):
+        table.add_column(column)
     for e in entries:
         table.add_row(*(str(e.get(k) or "") for k in keys))
     out.print(table)
