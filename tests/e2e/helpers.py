@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,8 +102,6 @@ def read_all(
         c.assign(parts)
         out: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
         done = {p for p, end in ends.items() if end == 0}
-        import time
-
         deadline = time.monotonic() + timeout_s
         while len(done) < len(parts) and time.monotonic() < deadline:
             for m in c.consume(1000, 0.5):
@@ -132,3 +131,15 @@ def committed_at_end(kafka: str, group: str, topic: str) -> bool:
         return True
     finally:
         c.close()
+
+
+def wait_for_records(kafka: str, topic: str, n: int, timeout_s: float = 240) -> None:
+    """Until ``topic`` holds at least ``n`` records."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # each read must be able to finish: a short read deadline under load returns a partial
+        # topic every time, and the wait would never see n
+        if len(read_all(kafka, topic, timeout_s=60)) >= n:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {n} records on {topic} after {timeout_s} s")
