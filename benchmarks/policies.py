@@ -11,32 +11,43 @@ import shutil
 from pathlib import Path
 
 from decision import policy_store
-from features.registry import FEATURE_NAMES
 from models import registry
 
-_NUMERIC = [f for f in FEATURE_NAMES if f not in ("is_weekend", "is_night")]
+# Thresholds an analyst would pick for each feature: far out in its tail, so each rule matches a
+# few events in ten thousand, as a production policy does (alert volume is bounded by review
+# capacity); every rule is still evaluated on every event.
+_TAIL: dict[str, tuple[float, float]] = {
+    "amount": (800, 3000),
+    **{f"customer_tx_count_{w}d": (10 * w, 20 * w) for w in (1, 7, 30)},
+    **{f"customer_avg_amount_{w}d": (500, 2000) for w in (1, 7, 30)},
+    **{f"terminal_tx_count_{w}d": (60 * w, 120 * w) for w in (1, 7, 30)},
+    **{f"terminal_risk_{w}d": (0.8, 0.99) for w in (1, 7, 30)},
+    **{f"amount_to_customer_avg_{w}d": (12, 40) for w in (1, 7, 30)},
+}
 _ACTIONS = ("review", "review", "review", "block", "allow")
 
 
 def bench_policy(n: int, seed: int = 7) -> str:
-    """``n`` rules of the shapes analysts write: thresholds joined by and/or, a ratio, a string
-    test, a boolean; a tenth in shadow. Thresholds are high, so few events match (as in
-    production), but every rule is evaluated on every event."""
+    """``n`` rules of the shapes analysts write: tail thresholds joined by and/or, a ratio, a
+    string test, a boolean, the score; a tenth in shadow. Few events match any of them, but
+    every rule is evaluated on every event."""
     rng = random.Random(seed)
+    names = sorted(_TAIL)
     lines = ["name: bench-50", "description: the benchmark's rules row", "rules:"]
     for i in range(n):
-        a, b = rng.sample(_NUMERIC, 2)
+        a, b = rng.sample(names, 2)
+        ta, tb = (f"{rng.uniform(*_TAIL[f]):.2f}" for f in (a, b))
         shape = i % 5
         if shape == 0:
-            when = f"{a} > {rng.uniform(50, 500):.2f} and {b} >= {rng.uniform(1, 20):.2f}"
+            when = f"{a} > {ta} and {b} > {tb}"
         elif shape == 1:
-            when = f"{a} / max({b}, 1) > {rng.uniform(5, 50):.2f} or score >= 0.97"
+            when = f"{a} > {ta} or score >= 0.999"
         elif shape == 2:
-            when = f'currency != "EUR" and {a} > {rng.uniform(10, 100):.2f}'
+            when = f'currency != "EUR" and {a} > {ta}'
         elif shape == 3:
-            when = f"is_night and {a} > {rng.uniform(100, 1000):.2f}"
+            when = f"is_night and {a} > {ta}"
         else:
-            when = f"abs({a} - {b}) > {rng.uniform(500, 5000):.2f} and not is_weekend"
+            when = f"max({a} / {_TAIL[a][0]}, {b} / {_TAIL[b][0]}) > 1.5 and not is_weekend"
         lines += [
             f"  - id: r{i:02d}",
             f"    description: bench rule {i}",
