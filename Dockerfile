@@ -16,9 +16,9 @@ RUN useradd --create-home --uid 10001 fraudscore \
     && chown -R fraudscore:fraudscore /data /app/var
 
 WORKDIR /app
-# only what the service needs: no .venv, var/ or .git in the image layers, and no benchmarks/
-# (`fraudscore bench` is mounted only where it is installed); devstack/ stays while compose's
-# init container creates the topics with `fraudscore services topics`
+# only what the service needs: no .venv, var/ or .git in the image layers, and neither
+# benchmarks/ nor the local devstack/ (`fraudscore bench`, `services` and `demo` are mounted only
+# where they are installed; compose's init container creates the topics with `fraudscore topics`)
 COPY pyproject.toml README.md requirements.lock ./
 COPY core ./core
 COPY decision ./decision
@@ -28,7 +28,6 @@ COPY features ./features
 COPY models ./models
 COPY monitoring ./monitoring
 COPY simulator ./simulator
-COPY devstack ./devstack
 COPY analyst ./analyst
 # the lock pins every version; used as constraints so dev-only tools are not installed
 RUN pip install -c requirements.lock .

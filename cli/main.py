@@ -24,6 +24,7 @@ from cli import schema
 from cli.dlq_cli import app as dlq_app
 from cli.lists_cli import app as lists_app
 from cli.rules_cli import app as rules_app
+from cli.topics import topics_cmd
 from core.logs import setup_logging
 from core.settings import Settings
 from models.cli import app as models_cli
@@ -60,6 +61,7 @@ if installed("benchmarks"):
     app.add_typer(bench_app)  # fraudscore bench
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(rules_app, name="rules")
+app.command("topics")(topics_cmd)
 app.add_typer(lists_app, name="lists")
 schema_app = typer.Typer(help="The event contract as JSON Schema.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")

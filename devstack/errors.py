@@ -16,6 +16,8 @@ with ``raise ... from``.
 
 from __future__ import annotations
 
+from core.topics import TopicError as KernelTopicError
+
 
 class DevstackError(Exception):
     """Base of every error devstack raises on purpose."""
@@ -37,8 +39,8 @@ class JarResolutionError(DevstackError):
     """Maven failed to download or copy the Kafka broker's jars."""
 
 
-class TopicError(DevstackError):
-    """Topics could not be created on the broker."""
+class TopicError(DevstackError, KernelTopicError):
+    """Topics could not be created on the broker (the kernel's error, in devstack's tree)."""
 
 
 INSTALL_HINT = (

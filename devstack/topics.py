@@ -1,97 +1,20 @@
-"""The project's topics and an idempotent way to create them.
-
-Topic names here are the defaults; the worker's settings use the same names. Creating a topic that
-already exists counts as success, so ``ensure_topics`` can run on every start and in compose's
-one-shot init container.
-"""
+"""The project's topics, created on the local stack: the kernel's ``core.topics`` with its error
+in devstack's tree, so the devstack CLI and the demo turn it into one red line."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic  # the admin module's re-export is invisible to mypy
-
+from core import topics
+from core.topics import DEFAULT_TOPICS, TopicSpec
 from devstack.errors import TopicError
 
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """One topic to create: name, partitions, replication and topic-level config."""
-
-    name: str
-    partitions: int
-    replication_factor: int = 1
-    config: Mapping[str, str] = field(default_factory=dict)
-
-    def new_topic(self) -> NewTopic:
-        """The AdminClient request object for this spec."""
-        return NewTopic(
-            self.name,
-            num_partitions=self.partitions,
-            replication_factor=self.replication_factor,
-            config=dict(self.config),
-        )
-
-
-Outcome = Literal["created", "exists", "retry"]
-
-# client-side errors that mean "broker not reachable yet", worth retrying until the deadline
-_TRANSIENT = frozenset({KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN})
-
-DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("payments.transactions", 4),
-    TopicSpec("payments.transactions.dlq", 1),
-    TopicSpec("fraud.alerts", 4),
-    TopicSpec("fraud.scores", 4),
-    TopicSpec("fraud.samples", 1),
-    TopicSpec("fraud.labels", 1),
-    TopicSpec("fraud.drift", 1),
-)
+__all__ = ["DEFAULT_TOPICS", "TopicSpec", "ensure_topics"]
 
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; return the names created by this call.
-
-    Retriable errors (e.g. the controller still electing itself right after start) are retried
-    until ``timeout_s``; anything else raises TopicError naming the topic and the reason.
-    """
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    pending = {spec.name: spec for spec in specs}
-    created: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while pending:
-        remaining = max(deadline - time.monotonic(), 1.0)
-        futures = admin.create_topics(
-            [spec.new_topic() for spec in pending.values()],
-            operation_timeout=remaining,
-            request_timeout=remaining,
-        )
-        for name, future in futures.items():
-            outcome = _outcome(name, future, deadline)
-            if outcome != "retry":
-                del pending[name]
-            if outcome == "created":
-                created.append(name)
-        if pending:
-            time.sleep(0.5)
-    return created
-
-
-def _outcome(name: str, future: Future[None], deadline: float) -> Outcome:
-    """Classify one topic's result; raise TopicError when it failed for good."""
+    """``core.topics.ensure_topics``, raising devstack's ``TopicError``."""
     try:
-        future.result()
-        return "created"
-    except KafkaException as exc:
-        error: KafkaError = exc.args[0]
-        if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return "exists"
-        if time.monotonic() < deadline and (error.retriable() or error.code() in _TRANSIENT):
-            return "retry"
-        raise TopicError(f"cannot create topic {name!r} on the broker: {error.str()}") from exc
+        return topics.ensure_topics(bootstrap, specs, timeout_s)
+    except topics.TopicError as exc:
+        raise TopicError(str(exc)) from exc

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from core import topics as core_topics
 from devstack import select, topics
 from devstack.errors import DevstackError, TopicError
 from devstack.settings import DevstackSettings
@@ -57,8 +58,8 @@ class _FakeAdmin:
 
 @pytest.fixture
 def fake_admin(monkeypatch: pytest.MonkeyPatch) -> type[_FakeAdmin]:
-    monkeypatch.setattr(topics, "AdminClient", _FakeAdmin)
-    monkeypatch.setattr("devstack.topics.time.sleep", lambda s: None)
+    monkeypatch.setattr(core_topics, "AdminClient", _FakeAdmin)  # devstack's wraps the kernel's
+    monkeypatch.setattr("core.topics.time.sleep", lambda s: None)
     _FakeAdmin.script, _FakeAdmin.calls = [], []
     return _FakeAdmin
 
