@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core import jsonl
 from decision.policy import Policy, PolicyError, load_policy
 from decision.rules import Ruleset
 from models.registry import locked, read_lines, write_atomic
@@ -78,26 +78,14 @@ def load_version(root: Path, version: str) -> Policy:
 
 
 def _audit(root: Path, entry: dict[str, Any]) -> None:
-    line = json.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds"), **entry})
-    fd = os.open(_dir(root) / AUDIT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    jsonl.append_line(
+        _dir(root) / AUDIT, {"time": datetime.now(UTC).isoformat(timespec="seconds"), **entry}
+    )
 
 
 def audit_log(root: Path) -> list[dict[str, Any]]:
     """Every promotion and rollback, oldest first (a torn last line after a crash is skipped)."""
-    out = []
-    for line in read_lines(_dir(root) / AUDIT):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+    return jsonl.objects(read_lines(_dir(root) / AUDIT))
 
 
 def promote(root: Path, path: Path, *, reason: str, author: str) -> str:

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import TypeAdapter, ValidationError
 from redis.cluster import RedisCluster
 
+from core import jsonl
 from core.messages import TransactionEvent
 from core.pan import find_pans, mask_pans
 from features.online import FAILED, Client, StoreUnavailable
@@ -180,12 +181,4 @@ class ListStore:
             lines = self._client.lrange(self.audit_key, -limit, -1) if limit > 0 else []
         except FAILED as exc:
             raise StoreUnavailable(f"Redis list audit read failed: {exc}") from exc
-        out = []
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                out.append(entry)
-        return out
+        return jsonl.objects(lines)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core import jsonl
 from models.bundle import (
     METADATA_FILE,
     METRICS_FILE,
@@ -113,28 +114,14 @@ def record_decision(root: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
             "current": current_version(root),
             "challenger": challenger_version(root),
         }
-        text = json.dumps(line, default=str)
-        fd = os.open(Path(root) / DECISIONS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (text + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        text = jsonl.append_line(Path(root) / DECISIONS, line)
     written: dict[str, Any] = json.loads(text)  # as ``decisions`` will read it back
     return written
 
 
 def decisions(root: Path) -> list[dict[str, Any]]:
     """The decisions log, oldest first (a torn last line after a crash is skipped)."""
-    out = []
-    for line in read_lines(Path(root) / DECISIONS):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+    return jsonl.objects(read_lines(Path(root) / DECISIONS))
 
 
 def challenger_version(root: Path) -> str | None:

@@ -20,7 +20,7 @@ from models.protocol import fold_starts
 from models.scorer import Scorer
 from models.train import train_model
 from simulator.produce import produce_stream
-from tests.e2e.helpers import e2e_settings, read_all, running_worker
+from tests.e2e.helpers import e2e_settings, read_all, running_worker, wait_for_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -69,7 +69,7 @@ def test_challenger_promotion_and_rollback_are_followed_without_restart(
     with running_worker(s, max_events=n, idle_timeout_s=60):
         for i, part in enumerate(parts):
             if i:
-                _wait_for_scores(kafka_bootstrap, s.topic_scores, cuts[i])
+                wait_for_records(kafka_bootstrap, s.topic_scores, cuts[i])
                 changes[i - 1]()
                 time.sleep(1.0)  # five model checks
             produce_stream(part, s, id_prefix=prefix, progress=False, with_labels=False)
@@ -106,14 +106,3 @@ def test_challenger_promotion_and_rollback_are_followed_without_restart(
 
 def _values(kafka: str, topic: str) -> list[bytes | None]:
     return [v for _, v, _ in read_all(kafka, topic, timeout_s=120)]
-
-
-def _wait_for_scores(kafka: str, topic: str, n: int, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        # each read must be able to finish: a short read deadline under load returns a partial
-        # topic every time, and the wait would never see n
-        if len(read_all(kafka, topic, timeout_s=60)) >= n:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {n} score records after {timeout_s} s")

@@ -15,7 +15,7 @@ import pytest
 from decision import policy_store
 from models import registry
 from simulator.produce import produce_stream
-from tests.e2e.helpers import e2e_settings, read_all, running_worker
+from tests.e2e.helpers import e2e_settings, read_all, running_worker, wait_for_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -51,19 +51,16 @@ def test_a_promoted_policy_decides_the_next_events_and_its_shadow_rule_never_act
     policy_file.write_text(POLICY)
     with running_worker(s, max_events=n, idle_timeout_s=60):
         produce_stream(first, s, id_prefix=prefix, progress=False, with_labels=False)
-        _wait_for(kafka_bootstrap, s.topic_scores, len(first))
+        wait_for_records(kafka_bootstrap, s.topic_scores, len(first))
         version = policy_store.promote(root, policy_file, reason="e2e", author="test")
         time.sleep(1.0)  # five model checks
         produce_stream(second, s, id_prefix=prefix, progress=False, with_labels=False)
 
-    scores = {
-        r["event_id"]: r
-        for r in (json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_scores))
-    }
+    records = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_scores)]
+    scores = {r["event_id"]: r for r in records}
     wanted = {f"{prefix}{i}" for i in e2e_dataset["TRANSACTION_ID"].iloc[:n]}
     assert set(scores) == wanted, "every event scored"
-    raw = read_all(kafka_bootstrap, s.topic_scores)
-    assert len(raw) == n, f"{len(raw) - n} events scored twice"
+    assert len(records) == n, f"{len(records) - n} events scored twice"
     amount = {
         f"{prefix}{i}": a
         for i, a in zip(e2e_dataset["TRANSACTION_ID"], e2e_dataset["TX_AMOUNT"], strict=True)
@@ -87,21 +84,11 @@ def test_a_promoted_policy_decides_the_next_events_and_its_shadow_rule_never_act
         score = r["score"]
         model = "block" if score >= bundle.block_threshold else "review"
         assert r["decision"] == (model if score >= bundle.threshold else "allow"), r
-    tier = {r["event_id"]: r for r in after}
     alerts = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_alerts)]
     blocked = {a["event_id"] for a in alerts if a["rules"] == ["big"]}
-    assert blocked == {e for e, r in tier.items() if r["rules"] == ["big"]}
+    assert blocked == {r["event_id"] for r in after if r["rules"] == ["big"]}
     print(
         f"policy reload: {n} events, {len(after)} after promoting {version}: "
         f"{len(blocked)} blocked by rule, {len(shadowed)} matched the shadow rule, 0 missing, "
         "0 duplicates"
     )
-
-
-def _wait_for(kafka: str, topic: str, n: int, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if len(read_all(kafka, topic, timeout_s=60)) >= n:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {n} score records after {timeout_s} s")
