@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Producer, TopicPartition
 
 from cli.demo import end_offsets
+from core.intake import COMPUTED_HEADERS
 from core.pan import find_pans
 from core.reading import reader, text_headers
 from core.settings import Settings
@@ -120,7 +121,8 @@ def _take(s: Settings, topic: str, value: bytes, headers: dict[str, str], seen: 
         texts = _texts(json.loads(value))
     except ValueError:  # a dead letter need not be JSON
         texts = [value.decode("latin-1")]
-    if any(find_pans(t) for t in [*texts, *headers.values()]):
+    scanned = [v for k, v in headers.items() if k not in COMPUTED_HEADERS]
+    if any(find_pans(t) for t in [*texts, *scanned]):
         seen.pan_like += 1
     if topic == s.topic_scores:
         rec = json.loads(value)

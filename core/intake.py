@@ -14,6 +14,12 @@ from core.pan import mask_pans
 from core.records import InRecord, OutRecord
 
 DLQ_VALUE_MAX_BYTES = 512 * 1024  # under the producer's and the brokers' default 1 MB limits
+# Dead-letter headers the worker computes (numbers, never input; "reason" is not among them, it
+# names the input's fields): a card-number scanner skips them, since an epoch-millisecond
+# timestamp has 13 digits and passes Luhn one time in ten.
+COMPUTED_HEADERS = frozenset(
+    {"origin_partition", "origin_offset", "origin_timestamp_ms", "value_bytes"}
+)
 
 
 def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from core.intake import COMPUTED_HEADERS
+
 # Not after "<digit>.": the fraction of a JSON number (a score such as 0.95551708869428160) has
 # long digit runs, one in ten of which passes Luhn by chance.
 _CANDIDATE = re.compile(r"(?<![0-9])(?<![0-9]\.)[2-6](?:[ -]?[0-9]){12,18}(?![0-9])")
@@ -80,11 +82,6 @@ def decoded_strings(raw: bytes) -> list[str]:
         return list(strings(json.loads(raw)))
     except (ValueError, RecursionError):
         return []
-
-
-# Dead-letter headers the worker computes (numbers); "reason" is not among them: it names the
-# input's fields. An epoch-millisecond timestamp has 13 digits and passes Luhn one time in ten.
-COMPUTED_HEADERS = ("origin_partition", "origin_offset", "origin_timestamp_ms", "value_bytes")
 
 
 def dead_letter_texts(
