@@ -1,6 +1,8 @@
-"""``fraudscore rules validate|show|promote|rollback|list|audit``: policies beside the model.
+"""``fraudscore rules validate|show|backtest|promote|rollback|list|audit``: policies beside the
+model.
 
-``validate`` and ``show`` read a file; the others work on the policies stored in the model
+``validate`` and ``show`` read a file, ``backtest`` replays history (``cli.backtest_cli``); the
+others work on the policies stored in the model
 registry (``FRAUDSCORE_MODEL_DIR``), which every worker follows within one model-check interval.
 """
 
@@ -13,14 +15,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.backtest_cli import EPILOG as BACKTEST_EPILOG
+from cli.backtest_cli import backtest_cmd
 from core.settings import Settings
 from decision import policy_store
 from decision.policy import Policy, PolicyError, load_policy
 
 app = typer.Typer(
-    help="Rules and policies beside the model: validate a policy file, show its rules.",
+    help="Rules and policies beside the model: validate, backtest, promote, roll back.",
     no_args_is_help=True,
 )
+app.command("backtest", epilog=BACKTEST_EPILOG)(backtest_cmd)
 out = Console()
 err = Console(stderr=True)
 

@@ -18,16 +18,29 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from core.messages import Reason, TransactionEvent
 from decision.features import feature_matrix
 from decision.lists import match_lists
 from decision.model import FloatArray, ScoringModel
-from decision.policy import Action
+from decision.policy import SEVERITY, Action
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
 
 Tier = Literal["review", "block"]
+TIERS: dict[int, Tier] = {SEVERITY["review"]: "review", SEVERITY["block"]: "block"}
+
+
+def model_severity(
+    scores: FloatArray, threshold: float, block_threshold: float | None
+) -> npt.NDArray[np.int8]:
+    """The model's tier of each score as a severity (``decision.policy.SEVERITY``): review at
+    or above the threshold, block at or above the block threshold if there is one."""
+    severity = np.where(scores >= threshold, SEVERITY["review"], SEVERITY["allow"])
+    if block_threshold is not None:
+        severity[scores >= block_threshold] = SEVERITY["block"]
+    return severity.astype(np.int8)
 
 
 @dataclass(slots=True)
@@ -87,12 +100,9 @@ def decide(
             events, x, empty, model.version, model.threshold, degraded, policy_version=version
         )
     scores = model.predict(x)
-    block = model.block_threshold
-    flagged = np.flatnonzero(scores >= model.threshold)
-    tiers: dict[int, Tier] = {
-        i: "block" if block is not None and scores[i] >= block else "review"
-        for i in flagged.tolist()
-    }
+    severity = model_severity(scores, model.threshold, model.block_threshold)
+    flagged = np.flatnonzero(severity)
+    tiers: dict[int, Tier] = {i: TIERS[int(severity[i])] for i in flagged.tolist()}
     d = Decisions(events, x, scores, model.version, model.threshold, degraded)
     if rules is not None:
         model_actions: list[Action] = [tiers.get(i, "allow") for i in range(len(events))]

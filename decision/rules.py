@@ -18,7 +18,7 @@ the model and the other rules, and never dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from decision.policy import ACTIONS, EVENT_STRINGS, RULE_FIELDS, SEVERITY, Actio
 from features.registry import FEATURE_NAMES
 
 IntArray = npt.NDArray[np.int8]
+BoolArray = npt.NDArray[np.bool_]
 _FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
@@ -46,12 +47,14 @@ class _Compiled:
 @dataclass(slots=True)
 class RuleResults:
     """Per row ``i``: ``actions[i]``; the ids of the active rules that matched (``fired``) and
-    of the shadow ones (``shadow``), listed for the rows with any; failures per rule id."""
+    of the shadow ones (``shadow``), listed for the rows with any; failures per rule id, and
+    each rule's matches as a mask (``hits``)."""
 
     actions: list[Action]
     fired: dict[int, tuple[str, ...]] = field(default_factory=dict)
     shadow: dict[int, tuple[str, ...]] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    hits: dict[str, BoolArray] = field(default_factory=dict)  # rule id -> rows it matched
 
 
 class Ruleset:
@@ -67,10 +70,16 @@ class Ruleset:
     def __len__(self) -> int:
         return len(self._rules)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The fields the policy reads."""
+        return self._names
+
     def columns(
-        self, events: Sequence[TransactionEvent], x: FloatArray, scores: FloatArray
+        self, strings: Mapping[str, npt.NDArray[Any]], x: FloatArray, scores: FloatArray
     ) -> dict[str, npt.NDArray[Any]]:
-        """The columns the policy reads, and only those."""
+        """The columns the policy reads, and only those; ``strings`` holds the event's text
+        fields by name (a field it lacks is missing on every row)."""
         cols: dict[str, npt.NDArray[Any]] = {}
         for name in self._names:
             if name == "score":
@@ -79,9 +88,15 @@ class Ruleset:
                 col = x[:, _FEATURE_INDEX[name]]
                 cols[name] = col > 0.5 if RULE_FIELDS[name] == "bool" else col
             elif name in EVENT_STRINGS:
-                values = [getattr(ev, name) for ev in events]
-                cols[name] = np.array(values, dtype=object)
+                cols[name] = strings.get(name, np.full(len(scores), None, dtype=object))
         return cols
+
+    def event_strings(self, events: Sequence[TransactionEvent]) -> dict[str, npt.NDArray[Any]]:
+        """The text fields the policy reads, as columns of a batch of events."""
+        return {
+            name: np.array([getattr(ev, name) for ev in events], dtype=object)
+            for name in self._names.intersection(EVENT_STRINGS)
+        }
 
     def apply(
         self,
@@ -90,15 +105,27 @@ class Ruleset:
         scores: FloatArray,
         model_actions: Sequence[Action],
     ) -> RuleResults:
-        n = len(events)
-        cols = self.columns(events, x, scores)
+        return self.apply_columns(self.event_strings(events), x, scores, model_actions)
+
+    def apply_columns(
+        self,
+        strings: Mapping[str, npt.NDArray[Any]],
+        x: FloatArray,
+        scores: FloatArray,
+        model_actions: Sequence[Action],
+    ) -> RuleResults:
+        """Decide rows given as columns: the stream's batches and a backtest's history alike."""
+        n = len(scores)
+        cols = self.columns(strings, x, scores)
         severity: IntArray = np.array([SEVERITY[a] for a in model_actions], dtype=np.int8)
         allowed = np.zeros(n, dtype=bool)
         fired: dict[int, list[str]] = {}
         shadow: dict[int, list[str]] = {}
         failed: dict[str, int] = {}
+        hits: dict[str, BoolArray] = {}
         for rule in self._rules:
             result = rule.expr.evaluate(cols, n)
+            hits[rule.id] = result.hit
             if bad := int(result.failed.sum()):
                 failed[rule.id] = bad
             rows = np.flatnonzero(result.hit)
@@ -118,4 +145,5 @@ class Ruleset:
             {i: tuple(ids) for i, ids in fired.items()},
             {i: tuple(ids) for i, ids in shadow.items()},
             failed,
+            hits,
         )

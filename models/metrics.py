@@ -94,13 +94,20 @@ def card_precision_at_k(
     card_col: str = "CUSTOMER_ID",
     time_col: str = "TX_DATETIME",
     label_col: str = "TX_FRAUD",
+    checked_from: float | None = None,
 ) -> CardPrecision:
-    """Card precision@k as published (module docstring); a day with < k cards still divides by k."""
+    """Card precision@k as published (module docstring); a day with < k cards still divides by k.
+
+    With ``checked_from``, a card whose best score of the day is below it is never checked (a
+    decision policy's analysts see only the cards it flagged, however few).
+    """
     cards = card_days(frame, scores, card_col=card_col, time_col=time_col, label_col=label_col)
     found: set[object] = set()
     per_day: list[float] = []
     for _, day in cards.groupby("day", sort=True):
         day = day[~day["card"].isin(found)]
+        if checked_from is not None:
+            day = day[day["score"] >= checked_from]
         top = day.sort_values(["score", "card"], ascending=[False, True], kind="mergesort").head(k)
         hits = top.loc[top["label"] > 0, "card"]
         found.update(hits.tolist())

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -23,24 +21,15 @@ import pandas as pd
 import typer
 from rich import box
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from core.settings import Settings, get_settings
 from models import registry
-from models.cli_common import ModelDir, err, expected_errors, fail, fmt, out, root_dir
+from models.cli_common import ModelDir, expected_errors, fail, fmt, out, root_dir, steps
 from models.retrain import gate as gates
 from models.retrain.report import REPORT_MD
 from models.retrain.run import RetrainResult, build_training_set, retrain
-from models.retrain.source import StreamData, Tick, from_file, from_topics
+from models.retrain.source import StreamData, from_file, from_topics
 
 RETRAIN_EPILOG = (
     "Example: fraudscore retrain --promote auto  (reads FRAUDSCORE_TOPIC_TRANSACTIONS and "
@@ -65,32 +54,6 @@ PromoteOption = Annotated[
         "and log; force: promote whatever the gate says",
     ),
 ]
-
-
-@contextmanager
-def _progress() -> Iterator[tuple[Tick, Callable[[str], None]]]:
-    """A bar per topic read back and a spinner naming the current step (on a terminal only: in
-    a log, the result and the one red line of a failure are all that is printed)."""
-    if not err.is_terminal:
-        yield (lambda _t, _d, _n: None), (lambda _m: None)
-        return
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        step = bar.add_task("starting", total=None)
-        reads: dict[str, TaskID] = {}
-
-        def tick(topic: str, done: int, total: int) -> None:
-            if topic not in reads:
-                reads[topic] = bar.add_task(f"reading {topic}", total=total)
-            bar.update(reads[topic], completed=done, total=total)
-
-        yield tick, lambda message: bar.update(step, description=message)
 
 
 def _table(result: RetrainResult) -> Table:
@@ -132,7 +95,7 @@ def run_once(
     root: Path,
     reports: Path,
 ) -> RetrainResult:
-    with _progress() as (tick, say):
+    with steps() as (tick, say):
         say("reading the labelled traffic")
         source: StreamData = from_file(data) if data else from_topics(settings, tick)
         say(f"computing point-in-time features for {len(source.transactions):,} events")

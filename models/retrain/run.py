@@ -6,13 +6,10 @@ The timeline of one retrain, in event time (days; ``cutoff`` = the newest event 
     since ... S-14 .. S ....... S+7 ..... S+14 ....... S+21 = L+1 ... cutoff-7d ..... cutoff
               stopping fold   train ends  | gap (delay) | holdout week |  too recent: history only
 
-1. :func:`build_training_set` keeps the events in ``(since, cutoff]`` (duplicates by event id
-   dropped, as the online store ignores them), and the labels known at the cutoff
-   (``label_time <= cutoff``; the latest label of an event wins). Targets exist only for events
-   at least the label delay old; a younger event is history for the features, never a target.
-   Features are computed by the offline feature code (``features.offline.raw_aggregates`` and
-   ``features.registry.derive``), point in time: a terminal's fraud count uses only labels that
-   reached the online store by the time an event looked at them (labels at most the delay late).
+1. :func:`build_training_set` takes the labelled history of ``(since, cutoff]``
+   (``models.history``: duplicates dropped, the labels known at the cutoff, targets only for
+   events at least the label delay old, point-in-time features as served) and checks it holds a
+   whole fold.
 2. :func:`retrain` trains the candidate with the benchmark protocol (``models.train``) on the
    fold S whose test week ends on L: that week is the **holdout**, after the training window and
    its gap; the champion is scored on the same rows with the same metric code.
@@ -33,11 +30,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.offline import local_ms, raw_aggregates
-from features.registry import LABEL_DELAY_DAYS, derive
+from features.registry import LABEL_DELAY_DAYS
 from models import registry
 from models.bundle import ModelBundle
 from models.errors import DataError
+from models.history import DELAY, labelled_history
 from models.protocol import GAP_DAYS, STOPPING_OFFSET_DAYS, TEST_DAYS, TRAIN_DAYS, make_split
 from models.retrain import gate as gates
 from models.retrain.report import Champion, write_report
@@ -46,7 +43,6 @@ from models.thresholds import Thresholds
 from models.train import FoldMetrics, evaluate, predict, train_model
 
 FloatArray = npt.NDArray[np.float64]
-DELAY = pd.Timedelta(days=LABEL_DELAY_DAYS)
 FOLD_DAYS = TRAIN_DAYS + GAP_DAYS + TEST_DAYS  # fold start to the end of its test week
 MIN_DAYS = FOLD_DAYS + STOPPING_OFFSET_DAYS + LABEL_DELAY_DAYS  # 42
 
@@ -86,24 +82,6 @@ class TrainingSet:
         }
 
 
-def known_labels(labels: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """The labels known at ``cutoff``, the latest per event, indexed by event id."""
-    labels = labels.assign(LABEL_TIME=pd.to_datetime(labels["LABEL_TIME"]))
-    known = labels[labels["LABEL_TIME"] <= cutoff].sort_values("LABEL_TIME", kind="stable")
-    return known.drop_duplicates("TRANSACTION_ID", keep="last").set_index("TRANSACTION_ID")
-
-
-def point_in_time_features(frame: pd.DataFrame, fraud_known_online: pd.Series) -> FloatArray:
-    """The served features of every row: the offline aggregates, then the one ``derive``."""
-    raw = raw_aggregates(frame.assign(TX_FRAUD=fraud_known_online.to_numpy(dtype=np.int64)))
-    local = (
-        frame["LOCAL_MS"].to_numpy(dtype=np.int64)
-        if "LOCAL_MS" in frame
-        else local_ms(frame["TX_DATETIME"])
-    )
-    return derive(raw, frame["TX_AMOUNT"].to_numpy(dtype=np.float64), local)
-
-
 def _fold_start(frame: pd.DataFrame, cutoff: pd.Timestamp, source: str) -> date:
     last = (cutoff - DELAY + pd.Timedelta(milliseconds=1)).normalize() - pd.Timedelta(days=1)
     start = last.date() - timedelta(days=FOLD_DAYS - 1)
@@ -122,24 +100,9 @@ def build_training_set(
     data: StreamData, *, until: pd.Timestamp | None = None, days: int = 90
 ) -> TrainingSet:
     """Step 1 of the module docstring: events in ``(until - days, until]`` and their labels."""
-    tx = data.transactions
-    if tx.empty:
-        raise DataError(f"no transactions in {data.source}")
-    cutoff = pd.Timestamp(until) if until is not None else tx["TX_DATETIME"].max()
-    since = cutoff - pd.Timedelta(days=days)
-    inside = (tx["TX_DATETIME"] > since) & (tx["TX_DATETIME"] <= cutoff)
-    frame = tx[inside].drop_duplicates("TRANSACTION_ID", keep="first")
-    frame = frame.sort_values("TX_DATETIME", kind="stable").reset_index(drop=True)
-    known = known_labels(data.labels, cutoff)
-    fraud = frame["TRANSACTION_ID"].map(known["IS_FRAUD"]).eq(True)  # unlabelled: NaN -> False
-    label_time = pd.to_datetime(frame["TRANSACTION_ID"].map(known["LABEL_TIME"]))
-    online = fraud & (label_time <= frame["TX_DATETIME"] + DELAY)
-    labelled = frame["TX_DATETIME"] <= cutoff - DELAY
-    start = _fold_start(frame, cutoff, data.source)
-    x = point_in_time_features(frame, online)
-    frame["TX_FRAUD"] = (fraud & labelled).astype(np.int64)
-    frame["LABELLED"] = labelled
-    return TrainingSet(frame, x, since, cutoff, start, data.source)
+    h = labelled_history(data, until=until, days=days)
+    start = _fold_start(h.frame, h.cutoff, data.source)
+    return TrainingSet(h.frame, h.features, h.since, h.cutoff, start, data.source)
 
 
 @dataclass(frozen=True)

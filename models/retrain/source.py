@@ -4,7 +4,8 @@ Both give a :class:`StreamData` of two frames:
 
 - ``transactions``: TRANSACTION_ID (the event id), TX_DATETIME (naive UTC), LOCAL_MS (wall-clock
   milliseconds at the event's own UTC offset, what ``is_night``/``is_weekend`` are computed
-  from), CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT; in read order (per partition, offset order);
+  from), CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT and the text fields of ``TEXT_COLUMNS`` (from a
+  file, those it has); in read order (per partition, offset order);
 - ``labels``: TRANSACTION_ID, LABEL_TIME (naive UTC), IS_FRAUD.
 
 Kafka (:func:`from_topics`): each topic is read from its first offset up to the end offsets taken
@@ -46,9 +47,15 @@ TX_COLUMNS = (
     "TERMINAL_ID",
     "TX_AMOUNT",
 )
+TEXT_COLUMNS = {  # the event's own text fields, as a dataset names them
+    "CURRENCY": "currency",
+    "CHANNEL": "channel",
+    "MERCHANT_CATEGORY": "merchant_category",
+    "COUNTRY": "country",
+}
 LABEL_COLUMNS = ("TRANSACTION_ID", "LABEL_TIME", "IS_FRAUD")
 STALL_S = 30.0  # no record and no progress for this long: the broker is not answering
-Tick = Callable[[str, int, int], None]  # (topic, records read, records to read)
+Tick = Callable[[str, int, int], None]  # (stage, done, total): "reading <topic>", records
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ def from_file(path: Path) -> StreamData:
             "CUSTOMER_ID": df["CUSTOMER_ID"],
             "TERMINAL_ID": df["TERMINAL_ID"],
             "TX_AMOUNT": df["TX_AMOUNT"],
+            **{c: df[c] for c in TEXT_COLUMNS if c in df.columns},
         }
     )
     fraud = df["TX_FRAUD"].to_numpy() == 1
@@ -142,7 +150,7 @@ def read_values(settings: Settings, topic: str, tick: Tick | None = None) -> Ite
             for p in finished:
                 del left[p]
             if tick is not None:
-                tick(topic, done, total)
+                tick(f"reading {topic}", done, total)
             if done > before or finished:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > STALL_S:
@@ -152,7 +160,7 @@ def read_values(settings: Settings, topic: str, tick: Tick | None = None) -> Ite
 
 
 def _transactions(settings: Settings, tick: Tick | None) -> tuple[pd.DataFrame, int]:
-    cols: dict[str, list[object]] = {c: [] for c in TX_COLUMNS}
+    cols: dict[str, list[object]] = {c: [] for c in (*TX_COLUMNS, *TEXT_COLUMNS)}
     rejected = 0
     for value in read_values(settings, settings.topic_transactions, tick):
         ev = decode(value, max_bytes=settings.max_message_bytes)
@@ -167,6 +175,8 @@ def _transactions(settings: Settings, tick: Tick | None) -> tuple[pd.DataFrame, 
         cols["CUSTOMER_ID"].append(ev.customer_id)
         cols["TERMINAL_ID"].append(ev.terminal_id)
         cols["TX_AMOUNT"].append(ev.amount)
+        for column, field in TEXT_COLUMNS.items():
+            cols[column].append(getattr(ev, field))
     frame = pd.DataFrame(cols)
     frame["TX_DATETIME"] = pd.to_datetime(np.asarray(cols["TX_DATETIME"], np.int64), unit="ms")
     frame["LOCAL_MS"] = frame["LOCAL_MS"].astype(np.int64)

@@ -120,7 +120,9 @@ def day_performance(
         "card_alert_frauds": int((card_alerted & card_fraud).sum()),
         "fraud_cards": int(card_fraud.sum()),
     }
-    cp = card_precision_at_k(frame, scores, k, **cols).per_day
+    cp = card_precision_at_k(
+        frame, scores, k, card_col="customer_id", time_col="event_time", label_col="fraud"
+    ).per_day
     return DayPerformance(
         **counts,
         **ratios(counts),

@@ -16,7 +16,9 @@ parse, make knows the targets.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,6 +160,27 @@ def run_train(cmd: Command, ctx: DocRun) -> None:
     assert registry.current_version(root) is not None
 
 
+def run_backtest(cmd: Command, ctx: DocRun) -> None:
+    """As written, on the small simulated dataset at the named path, with a model trained on it;
+    the policy named is the repository's own file. Every rule must be in the report written."""
+    here = ctx.in_tmp()
+    shutil.copytree(ROOT / "policies", here / "policies")
+    data = here / cmd.words[cmd.words.index("--data") + 1]
+    data.parent.mkdir(parents=True, exist_ok=True)
+    write_dataset(ctx.fixture("docs_dataset"), data)
+    root = here / "registry"
+    trained = ctx.fixture("docs_trained")
+    registry.add_bundle(root, trained, [trained], promote_it=True)
+    result = invoke(cmd.words[1:], {"FRAUDSCORE_MODEL_DIR": str(root)})
+    _ok(result, cmd)
+    reports = list(here.glob("var/backtests/**/backtest.json"))
+    assert len(reports) == 1, f"{cmd.where}: expected one report under var/backtests, {reports}"
+    report = json.loads(reports[0].read_text())
+    policy = yaml.safe_load((ROOT / cmd.words[cmd.words.index("--policy") + 1]).read_text())
+    assert [r["id"] for r in report["policy"]["rules"]] == [r["id"] for r in policy["rules"]]
+    assert all(r["id"] in result.stdout for r in policy["rules"])
+
+
 def run_label(cmd: Command, ctx: DocRun) -> None:
     """Publishes to a topic of its own; ``--from-alert FILE`` reads the README's example alert."""
     kafka = ctx.fixture("kafka_bootstrap")
@@ -193,6 +216,11 @@ RUNNERS: tuple[Runner, ...] = (
     ),
     Runner("models rollback", re.compile(r"^fraudscore models rollback$"), run_models_rollback),
     Runner("train", re.compile(rf"^fraudscore train --data {_PLAIN}$"), run_train),
+    Runner(
+        "rules backtest",
+        re.compile(rf"^fraudscore rules backtest --policy {_PLAIN} --data {_PLAIN}$"),
+        run_backtest,
+    ),
     Runner("label", re.compile(rf"^fraudscore label {_PLAIN}$"), run_label, needs_services=True),
 )
 
