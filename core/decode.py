@@ -21,7 +21,7 @@ from core.pan import mask_pans
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
-    stage: Literal["decode", "validate"]
+    stage: Literal["decode", "validate", "store"]
 
 
 def _describe(exc: ValidationError) -> str:

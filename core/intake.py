@@ -6,7 +6,7 @@ dead letter carrying its (PAN-masked) bytes, the reason and where it came from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from core.decode import Rejection, decode
 from core.messages import DeadLetter, TransactionEvent
@@ -47,16 +47,60 @@ def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:
     return OutRecord(dlq_topic, key, masked, headers)
 
 
+def ahead(
+    ev: TransactionEvent, rec: InRecord, now_ms: float, max_ahead_s: float
+) -> Rejection | None:
+    """An event dated too far ahead of its record's Kafka timestamp or of the clock (``now_ms``).
+
+    Event time drives the windows and their pruning: one event dated 9999-12-31 would otherwise
+    cut every window it touches to itself. The record's timestamp is set by the producer or the
+    broker when the payment is published, so a real event is never far ahead of it; the clock
+    bounds what the producer's own timestamp could claim. An event in the past (a replay, a late
+    event) is always accepted.
+    """
+    event_ms = ev.event_time.timestamp() * 1000
+    bound = min(now_ms, rec.timestamp_ms) if rec.timestamp_ms > 0 else now_ms
+    if event_ms <= bound + max_ahead_s * 1000:
+        return None
+    by = (event_ms - bound) / 1000
+    return Rejection(
+        f"event_time: {by:,.0f} s ahead of the record's timestamp or the clock (at most "
+        f"{max_ahead_s:,.0f} s, FRAUDSCORE_MAX_EVENT_AHEAD_S)",
+        "validate",
+    )
+
+
 def split(
-    records: Sequence[InRecord], *, max_bytes: int, dlq_topic: str
+    records: Sequence[InRecord],
+    *,
+    max_bytes: int,
+    dlq_topic: str,
+    now_ms: float | None = None,
+    max_ahead_s: float = 3600.0,
 ) -> tuple[list[tuple[InRecord, TransactionEvent]], list[OutRecord]]:
-    """Good events with their records, and dead letters for the rest."""
+    """Good events with their records, and dead letters for the rest (``now_ms``: also those
+    dated too far ahead, ``ahead``)."""
     good: list[tuple[InRecord, TransactionEvent]] = []
     dead: list[OutRecord] = []
     for rec in records:
         result = decode(rec.value, max_bytes=max_bytes)
+        if not isinstance(result, Rejection) and now_ms is not None:
+            result = ahead(result, rec, now_ms, max_ahead_s) or result
         if isinstance(result, Rejection):
             dead.append(dead_letter(rec, result, dlq_topic))
         else:
             good.append((rec, result))
     return good, dead
+
+
+def refuse(
+    good: Sequence[tuple[InRecord, TransactionEvent]], refused: Mapping[int, str], dlq_topic: str
+) -> tuple[list[tuple[InRecord, TransactionEvent]], list[OutRecord]]:
+    """The events left after the feature store refused those at ``refused``'s indices (for what
+    they hold: a valid event must never stop the batch), and dead letters for the refused."""
+    kept = [pair for i, pair in enumerate(good) if i not in refused]
+    dead = [
+        dead_letter(good[i][0], Rejection(mask_pans(reason), "store"), dlq_topic)
+        for i, reason in refused.items()
+    ]
+    return kept, dead

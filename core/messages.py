@@ -164,7 +164,10 @@ class DeadLetter(_Frozen):
     """What a dead letter says, carried as Kafka headers next to the masked original bytes."""
 
     reason: str
-    stage: Literal["decode", "validate"]
+    stage: Literal["decode", "validate", "store"] = Field(
+        description="decode: not JSON; validate: not the event schema; store: a valid event the "
+        "feature store refused (a key of another type)"
+    )
     origin_topic: str
     origin_partition: int
     origin_offset: int

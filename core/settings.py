@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         2, ge=0, le=60_000, description="... or T ms after its first event (0: take what is there)"
     )
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="Larger events are rejected")
+    max_event_ahead_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How far an event_time may be ahead of its Kafka record's timestamp and of "
+        "the worker's clock; beyond it the event is a dead letter (one event must not move the "
+        "windows' time)",
+    )
 
     # Redis
     redis_url: str = Field(

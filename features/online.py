@@ -24,7 +24,8 @@ The plain client declares no keys, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal, overload
@@ -50,6 +51,32 @@ FAILED = (redis.RedisError, RedisClusterException)
 class StoreUnavailable(Exception):
     """Redis did not answer within its budget (timeouts and retries exhausted), or, on a
     cluster, kept refusing the batch while its slot migrates (``TRYAGAIN``)."""
+
+
+class StoreRefused(Exception):
+    """The script failed on what a batch holds (not on Redis): ``reason`` says what, without
+    ids (a key of the wrong type, say, left by an older key layout or by hand)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _refusal(exc: Exception) -> str | None:
+    """What in the data the script failed on, or None when the failure is Redis itself.
+
+    Only a plain error reply qualifies, and only a wrong key type or a Lua runtime error: out of
+    memory, a read-only replica and script cache errors are subclasses, and a server's refusal
+    (a non-local key on a cluster node: a client misconfigured) mean the server, not the event.
+    """
+    if type(exc) is not redis.ResponseError:
+        return None
+    text = str(exc)
+    if text.startswith("WRONGTYPE"):
+        return "the feature store holds a key of another type for this event's customer or terminal"
+    if text.startswith("user_script:"):  # a Lua runtime error on the values it was given
+        return "the feature store's script failed on this event: " + text.split(" script:")[0]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +176,38 @@ def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
     for e in events:
         keys[f"{prefix}:fv:{e.event_id}"] = None
         keys[f"{prefix}:c:{e.customer_id}"] = None
-        keys[f"{prefix}:c:{e.customer_id}:agg"] = None
+        keys[f"{prefix}:ca:{e.customer_id}"] = None
         keys[f"{prefix}:t:{e.terminal_id}"] = None
         keys[f"{prefix}:tf:{e.terminal_id}"] = None
     return list(keys)
+
+
+def isolate_refused(
+    enrich: Callable[[Sequence[StoreEvent]], npt.NDArray[np.float64]],
+    events: Sequence[StoreEvent],
+) -> tuple[npt.NDArray[np.float64], dict[int, str]]:
+    """``enrich`` over ``events``, except that events the store refuses for what they hold
+    (``StoreRefused``) are found and left out instead of failing the batch.
+
+    The batch is split in halves until each refusal is one event: log2 of the batch in extra
+    calls, only when one occurs, and events already applied get their cached answer back. A
+    refused event's row is zeros and the dict maps its index to the reason. Redis being down
+    or slow is still ``StoreUnavailable``.
+    """
+    raw = np.zeros((len(events), len(RAW_COLUMNS)), dtype=np.float64)
+    refused: dict[int, str] = {}
+    pending = [(0, len(events))]
+    while pending:
+        lo, hi = pending.pop()
+        try:
+            raw[lo:hi] = enrich(events[lo:hi])
+        except StoreRefused as exc:
+            if hi - lo == 1:
+                refused[lo] = exc.reason
+            else:
+                mid = (lo + hi) // 2
+                pending += [(mid, hi), (lo, mid)]
+    return raw, dict(sorted(refused.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +235,12 @@ class OnlineStore:
         prefix: str = "fs",
         cache_ttl_s: int = 691_200,
         batch_client: Client | None = None,
+        max_ahead_s: float = 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``batch_client`` runs the per-batch script with a budget sized for a whole batch;
-        ``client`` serves the small calls (PING, labels, progress) with the tight one."""
+        ``client`` serves the small calls (PING, labels, progress) with the tight one.
+        Pruning never acts past ``clock() + max_ahead_s`` (an event dated far ahead)."""
         batch_client = batch_client or client
         self._cluster = isinstance(client, RedisCluster)
         if self._cluster != isinstance(batch_client, RedisCluster):
@@ -192,6 +250,7 @@ class OnlineStore:
         self._client = client
         self._prefix = prefix
         self._cache_ttl_s = cache_ttl_s
+        self._max_ahead_s, self._clock = max_ahead_s, clock
         self._script = batch_client.register_script(_SCRIPT)
 
     def ping(self) -> None:
@@ -204,6 +263,12 @@ class OnlineStore:
         except FAILED as exc:
             raise StoreUnavailable(f"Redis did not answer PING: {exc}") from exc
 
+    def enrich_checked(
+        self, events: Sequence[StoreEvent]
+    ) -> tuple[npt.NDArray[np.float64], dict[int, str]]:
+        """``enrich``, with the events the store refuses left out (``isolate_refused``)."""
+        return isolate_refused(self.enrich, events)
+
     def enrich(self, events: Sequence[StoreEvent]) -> npt.NDArray[np.float64]:
         """Apply the batch to the windows and return raw aggregates (rows = events)."""
         if not events:
@@ -214,6 +279,7 @@ class OnlineStore:
             KEY_TTL_S,
             LABEL_DELAY_DAYS * DAY_MS,
             len(events),
+            int((self._clock() + self._max_ahead_s) * 1000),  # pruning's horizon
         ]
         for e in events:
             args += [e.event_id, e.customer_id, e.terminal_id, e.event_ms, e.amount_cents]
@@ -221,6 +287,8 @@ class OnlineStore:
         try:
             blob = self._script(keys=keys, args=args)
         except FAILED as exc:
+            if (reason := _refusal(exc)) is not None:
+                raise StoreRefused(reason) from exc
             raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
         for w in WINDOWS_DAYS:

@@ -64,6 +64,7 @@ def open_store(settings: Settings) -> OnlineStore:
         prefix=settings.redis_key_prefix,
         cache_ttl_s=settings.feature_cache_ttl_s,
         batch_client=redis_client(settings, batch_budget),
+        max_ahead_s=settings.max_event_ahead_s,
     )
     try:
         store.ping()

@@ -1,10 +1,13 @@
 -- Per-batch feature update and read, atomic and idempotent per event id.
 --
--- ARGV: prefix, feature-cache TTL (s), key TTL (s), label delay (ms), then 5 values per event:
---       event_id, customer_id, terminal_id, event time (ms since epoch, UTC), amount (cents).
+-- ARGV: prefix, feature-cache TTL (s), key TTL (s), label delay (ms), event count, horizon (ms:
+--       the latest time pruning may act on), then 5 values per event: event_id, customer_id,
+--       terminal_id, event time (ms since epoch, UTC), amount (cents).
 -- Returns one string: per event, 12 little-endian doubles in registry.RAW_COLUMNS order.
 -- An event seen before (its feature blob is cached) gets its first answer back and changes
 -- nothing, so a replay gives the same features and leaves the windows as one pass did.
+-- Keys are <prefix>:<kind>:<id>, one kind per structure (fv, c, ca, t, tf): a kind has no ':'
+-- and an id only ever follows its kind, so no id, whatever it holds, names another's key.
 local DAY = 86400000
 -- Sets are pruned this much later than their windows need: terminal sets gather events from
 -- every partition, which may be a little apart in event time (see worker/alignment.py), and an
@@ -13,6 +16,9 @@ local SLACK = 7 * DAY
 local WINDOWS = {1, 7, 30}
 local prefix, fv_ttl, key_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local delay = tonumber(ARGV[4])
+-- Pruning acts at an event's time but never past the horizon (the caller's clock plus its
+-- tolerance): one event dated far ahead cannot cut the windows every later event needs.
+local horizon = tonumber(ARGV[6])
 local out = {}
 
 local function cents_of(member)
@@ -36,13 +42,12 @@ local function scan(ck, ts)
   return res
 end
 
--- Customer windows, maintained incrementally: the hash <ck>:agg holds the windows as of the
--- customer's latest event time; an in-order event subtracts only the events that left each
+-- Customer windows, maintained incrementally: the hash ak (<prefix>:ca:<customer>) holds the
+-- windows as of the customer's latest event time; an in-order event subtracts only the events that left each
 -- window since then (usually none or one) instead of re-reading 30 days. An out-of-order or
 -- first event falls back to the full scan. Both give exactly the same numbers.
-local function customer_windows(ck, eid, ts, cents)
+local function customer_windows(ck, ak, eid, ts, cents)
   local added = redis.call('ZADD', ck, ts, eid .. ':' .. cents)
-  local ak = ck .. ':agg'
   local agg = redis.call('HMGET', ak, 'ts', 'n1', 's1', 'n7', 's7', 'n30', 's30')
   local last = tonumber(agg[1])
   local res
@@ -66,7 +71,7 @@ local function customer_windows(ck, eid, ts, cents)
       redis.call('HSET', ak, 'ts', ts, 'n1', res[1], 's1', res[2], 'n7', res[3], 's7', res[4],
                  'n30', res[5], 's30', res[6])
       -- keep SLACK more than the window needs, so a late event sees its whole window
-      redis.call('ZREMRANGEBYSCORE', ck, '-inf', ts - 30 * DAY - SLACK)
+      redis.call('ZREMRANGEBYSCORE', ck, '-inf', math.min(ts, horizon) - 30 * DAY - SLACK)
     else
       -- an older event: it also belongs to the windows of the latest time it falls into
       for k = 1, 3 do
@@ -83,10 +88,11 @@ local function customer_windows(ck, eid, ts, cents)
 end
 
 local function terminal_windows(tk, fk, eid, ts)
+  local cut = math.min(ts, horizon) - delay - 30 * DAY - SLACK
   redis.call('ZADD', tk, ts, eid)
-  redis.call('ZREMRANGEBYSCORE', tk, '-inf', ts - delay - 30 * DAY - SLACK)
+  redis.call('ZREMRANGEBYSCORE', tk, '-inf', cut)
   redis.call('EXPIRE', tk, key_ttl)
-  redis.call('ZREMRANGEBYSCORE', fk, '-inf', ts - delay - 30 * DAY - SLACK)
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', cut)
   local hi = ts - delay
   local res = {}
   for k = 1, 3 do
@@ -98,13 +104,13 @@ local function terminal_windows(tk, fk, eid, ts)
 end
 
 for i = 0, tonumber(ARGV[5]) - 1 do
-  local b = 6 + i * 5
+  local b = 7 + i * 5
   local eid, cid, tid = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local ts, cents = tonumber(ARGV[b + 3]), ARGV[b + 4]
   local fvkey = prefix .. ':fv:' .. eid
   local blob = redis.call('GET', fvkey)
   if not blob then
-    local c = customer_windows(prefix .. ':c:' .. cid, eid, ts, cents)
+    local c = customer_windows(prefix .. ':c:' .. cid, prefix .. ':ca:' .. cid, eid, ts, cents)
     local t = terminal_windows(prefix .. ':t:' .. tid, prefix .. ':tf:' .. tid, eid, ts)
     blob = struct.pack('<dddddddddddd', c[1], c[2], c[3], c[4], c[5], c[6],
                        t[1], t[2], t[3], t[4], t[5], t[6])

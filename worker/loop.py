@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
-from core.intake import split
+from core.intake import refuse, split
 from core.kafka import poll_batch
 from core.messages import TransactionEvent
 from core.records import InRecord, OutRecord, next_offsets, span, to_records
@@ -185,13 +185,20 @@ class Worker:
         m.batch_size.observe(len(records))
         with m.stage_seconds.labels("decode").time():
             good, dead = split(
-                records, max_bytes=self.s.max_message_bytes, dlq_topic=self.s.topic_dlq
+                records,
+                max_bytes=self.s.max_message_bytes,
+                dlq_topic=self.s.topic_dlq,
+                now_ms=self.clock.time() * 1000,
+                max_ahead_s=self.s.max_event_ahead_s,
             )
-        events = [ev for _, ev in good]
-        enriched = self._enrich(events, records)
+        enriched = self._enrich([ev for _, ev in good], records)
         if enriched is None:
             return  # paused on Redis; the batch will be consumed again
-        raw, degraded = enriched
+        raw, degraded, refused = enriched
+        if refused:  # events the store cannot take are dead letters; the batch goes on
+            good, refused_dead = refuse(good, refused, self.s.topic_dlq)
+            dead, raw = dead + refused_dead, np.delete(raw, list(refused), axis=0)
+        events = [ev for _, ev in good]
         model = self.model()
         with m.stage_seconds.labels("score").time():
             decisions = decide(
@@ -213,7 +220,7 @@ class Worker:
         self.guard.observe(len(good), len(dead))
         self.aligner.observe(good, records)
         self.aligner.rebalance_pauses()
-        self._count(records, good, dead, scored, decisions)
+        self._count(records, dead, scored, decisions)
 
     def _drop_gone(self, records: list[InRecord]) -> list[InRecord]:
         """Records of a partition revoked while the batch was being consumed are not this
@@ -229,19 +236,21 @@ class Worker:
 
     def _enrich(
         self, events: list[TransactionEvent], records: list[InRecord]
-    ) -> tuple[FloatArray, bool] | None:
+    ) -> tuple[FloatArray, bool, dict[int, str]] | None:
+        """(aggregates, defaults used?, events the store refused), or None: paused on Redis."""
         if not events:
-            return degraded_raw(np.empty(0)), False
+            return degraded_raw(np.empty(0)), False, {}
         try:
             with self.metrics.stage_seconds.labels("enrich").time():
-                return self.store.enrich(store_events(events)), False
+                raw, refused = self.store.enrich_checked(store_events(events))
+                return raw, False, refused
         except StoreUnavailable as exc:
             self.metrics.redis_errors.inc()
             if self.s.redis_failure_policy is RedisFailurePolicy.DEGRADE:
                 log.warning(
                     "Redis unavailable, scoring %d events with defaults: %s", len(events), exc
                 )
-                return degraded_for(events), True
+                return degraded_for(events), True, {}
             self._pause_until_redis(records, exc)
             return None
 
@@ -280,38 +289,20 @@ class Worker:
         self.producer.poll(0.05)
 
     def _count(
-        self,
-        records: list[InRecord],
-        good: Sequence[object],
-        dead: list[OutRecord],
-        scored: Routed,
-        decisions: Decisions,
+        self, records: list[InRecord], dead: list[OutRecord], scored: Routed, d: Decisions
     ) -> None:
-        m, st, degraded = self.metrics, self.stats, decisions.degraded
-        m.events_in.inc(len(records))
-        m.events_scored.inc(len(good))
-        m.samples.inc(scored.sampled)
-        if degraded:
-            m.degraded.inc(len(good))
-            st.degraded += len(good)
-        for out in dead:
-            stage = dict(out.headers).get("stage", b"?").decode()
-            m.dead_letters.labels(stage).inc()
-        m.alerts.labels("any").inc(scored.alerts)
-        m.decided(decisions)
-        self.rule_failures.observe(decisions.rule_failures, decisions.policy_version)
+        self.metrics.batch(records, dead, scored, d, self.clock.time() * 1000)
+        self.rule_failures.observe(d.rule_failures, d.policy_version)
         for tp in next_offsets(records):
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if high >= 0:
-                m.lag.labels(str(tp.partition)).set(max(0, high - tp.offset))
-        now_ms = self.clock.time() * 1000
-        for r in records:
-            if r.timestamp_ms > 0:
-                m.event_to_score_seconds.observe(max(0.0, now_ms - r.timestamp_ms) / 1000)
+                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - tp.offset))
+        st = self.stats
         st.consumed += len(records)
-        st.scored += len(good)
+        st.scored += len(d)
         st.alerts += scored.alerts
         st.dead_letters += len(dead)
+        st.degraded += len(d) if d.degraded else 0
         st.batches += 1
 
     # -- rebalance and shutdown -------------------------------------------------------------

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from core.records import InRecord, OutRecord
 from decision.core import Decisions
+from decision.outputs import Routed
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -86,6 +88,29 @@ class WorkerMetrics:
             ["reason"],
             registry=r,
         )
+
+    def batch(
+        self,
+        records: list[InRecord],
+        dead: list[OutRecord],
+        scored: Routed,
+        d: Decisions,
+        now_ms: float,
+    ) -> None:
+        """A committed batch: records in, events scored, dead letters by stage, alerts,
+        decisions, and each record's time from its Kafka timestamp to now."""
+        self.events_in.inc(len(records))
+        self.events_scored.inc(len(d))
+        self.samples.inc(scored.sampled)
+        if d.degraded:
+            self.degraded.inc(len(d))
+        for out in dead:
+            self.dead_letters.labels(dict(out.headers).get("stage", b"?").decode()).inc()
+        self.alerts.labels("any").inc(scored.alerts)
+        self.decided(d)
+        for r in records:
+            if r.timestamp_ms > 0:
+                self.event_to_score_seconds.observe(max(0.0, now_ms - r.timestamp_ms) / 1000)
 
     def decided(self, d: Decisions) -> None:
         """A batch's decisions: by action, by list matched, and the rules that failed."""

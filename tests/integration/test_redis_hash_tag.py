@@ -50,7 +50,7 @@ EVENTS = [
     for i in range(60)
 ]
 LABELS = [StoreLabel("e3", "t0", T0 + DAY, True), StoreLabel("e7", "t1", T0 + 2 * DAY, True)]
-KINDS = {"c", "agg", "t", "tf", "fv", "progress"}
+KINDS = {"c", "ca", "t", "tf", "fv", "progress"}
 
 
 def store(url: str, prefix: str) -> OnlineStore:
@@ -96,7 +96,7 @@ def _keys(r: redis.Redis, name: str) -> list[str]:
 
 
 def _kinds(keys: list[str]) -> set[str]:
-    return {k.split(":")[1] for k in keys} | {"agg" for k in keys if k.endswith(":agg")}
+    return {k.split(":")[1] for k in keys}
 
 
 # -- a real Redis Cluster --------------------------------------------------------------------------

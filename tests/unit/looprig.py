@@ -20,7 +20,13 @@ from core.settings import DeliveryMode, RedisFailurePolicy, Settings
 from decision.model import FloatArray
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
-from features.online import StoreEvent, StoreLabel, StoreUnavailable
+from features.online import (
+    StoreEvent,
+    StoreLabel,
+    StoreRefused,
+    StoreUnavailable,
+    isolate_refused,
+)
 from features.registry import RAW_COLUMNS
 from tests.unit.loopfakes import FakeConsumer, FakeProducer
 from tests.unit.test_worker_pipeline import FakeModel, event
@@ -83,6 +89,8 @@ class FakeStore:
 
     ``fail_enrich(n, pings=k)``: the next ``n`` enrich calls raise ``StoreUnavailable``, and
     after each of them the next ``k`` pings do too (an outage that lasts a few retries).
+    ``refused``: customer ids whose events the store refuses (``StoreRefused``), as Redis does
+    for a key of another type.
     """
 
     def __init__(self) -> None:
@@ -91,6 +99,7 @@ class FakeStore:
         self.labels: list[StoreLabel] = []
         self.progress: list[dict[int, str]] = []
         self._enrich_failures = self._pings_after = self._ping_failures = 0
+        self.refused: set[str] = set()
 
     def fail_enrich(self, n: int, *, pings: int = 0) -> None:
         self._enrich_failures, self._pings_after = n, pings
@@ -106,8 +115,13 @@ class FakeStore:
             self._enrich_failures -= 1
             self._ping_failures = self._pings_after
             raise StoreUnavailable("injected: enrich failed")
+        if any(e.customer_id in self.refused for e in events):
+            raise StoreRefused("injected: a key of another type")
         self.enriched.append([e.event_id for e in events])
         return np.ones((len(events), len(RAW_COLUMNS)), dtype=np.float64)
+
+    def enrich_checked(self, events: Sequence[StoreEvent]) -> tuple[FloatArray, dict[int, str]]:
+        return isolate_refused(self.enrich, events)
 
     def exchange_progress(self, topic: str, mine: dict[int, str]) -> dict[str, str]:
         self.progress.append(dict(mine))

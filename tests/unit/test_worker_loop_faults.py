@@ -246,3 +246,32 @@ def test_a_transaction_error_that_needs_no_abort_stops_the_worker() -> None:
     assert r.producer.visible == [] and r.consumer.committed_offsets == {}
     assert r.producer.aborts == 0 and r.stop.waits == []
     assert r.consumer.closed and r.labels.closed
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_event_the_store_refuses_is_a_dead_letter_and_the_batch_goes_on(
+    mode: DeliveryMode,
+) -> None:
+    """A valid event that Redis cannot take (a key of another type) is the event's problem,
+    not an outage: it is dead-lettered with stage ``store``; the others are scored, nothing
+    pauses, and the partition moves on."""
+    r = rig(mode, {0: [txn(i) for i in range(9)]})
+    r.store.refused = {"cust-1"}  # events 1, 4 and 7
+    seen: list[bool] = []
+    r.consumer.on_consume = lambda: seen.append(r.health.paused)
+
+    stats = r.run()
+
+    assert sorted(s["event_id"] for s in r.scores()) == [f"evt-{i}" for i in (0, 2, 3, 5, 6, 8)]
+    letters = r.dead_letters()
+    assert sorted(json.loads(v or b"{}")["event_id"] for v, _ in letters) == [
+        "evt-1",
+        "evt-4",
+        "evt-7",
+    ]
+    assert {h["stage"] for _, h in letters} == {b"store"}
+    assert all(b"another type" in h["reason"] for _, h in letters)
+    assert r.metric("fraudscore_dead_letters_total", stage="store") == 3
+    assert r.metric("fraudscore_redis_errors_total") == 0 and not any(seen)
+    assert r.consumer.committed_offsets == {0: 9}
+    assert (stats.scored, stats.dead_letters) == (6, 3)
