@@ -29,7 +29,9 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors(include_input=False, include_url=False)[:5]:
         loc = ".".join(str(p) for p in err["loc"]) or "event"
         parts.append(f"{loc}: {err['msg']}")
-    return mask_pans("; ".join(parts)[:1000])  # cut first: a cut must not expose a PAN
+    # masked before the cut (a card number across it keeps no digits) and after it (a longer
+    # digit run cut to a card number's length)
+    return mask_pans(mask_pans("; ".join(parts))[:1000])
 
 
 def decode(value: bytes | None, *, max_bytes: int) -> TransactionEvent | Rejection:

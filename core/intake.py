@@ -30,8 +30,8 @@ def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:
     cannot be published would stop the partition for good.
     """
     raw = rec.value or b""
-    cut = raw[:DLQ_VALUE_MAX_BYTES]
-    masked = mask_pans(cut.decode("latin-1")).encode("latin-1")  # latin-1: any bytes round-trip
+    masked = mask_bytes(raw)  # before the cut: a card number across it keeps no digits
+    cut = mask_bytes(masked[:DLQ_VALUE_MAX_BYTES])  # and after: a run cut to a PAN's length
     info = DeadLetter(
         reason=rej.reason,
         stage=rej.stage,
@@ -39,12 +39,18 @@ def dead_letter(rec: InRecord, rej: Rejection, dlq_topic: str) -> OutRecord:
         origin_partition=rec.partition,
         origin_offset=rec.offset,
         origin_timestamp_ms=rec.timestamp_ms,
-        value_bytes=len(raw) if len(cut) < len(raw) else None,
+        value_bytes=len(masked) if len(cut) < len(masked) else None,
     )
     fields = info.model_dump(exclude_none=True).items()
     headers = tuple((k, str(v).encode()) for k, v in fields)
-    key = mask_pans(rec.key.decode("latin-1")).encode("latin-1") if rec.key else None
-    return OutRecord(dlq_topic, key, masked, headers)
+    key = mask_bytes(rec.key) if rec.key else None
+    return OutRecord(dlq_topic, key, cut, headers)
+
+
+def mask_bytes(raw: bytes) -> bytes:
+    """``mask_pans`` over bytes read as UTF-8 (full-width and other digits included); bytes that
+    are not UTF-8 round-trip unchanged (surrogate escapes)."""
+    return mask_pans(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
 def ahead(

@@ -1,23 +1,38 @@
 """Card numbers (PANs): find them and mask them, wherever text is about to be written.
 
 PCI DSS: a primary account number must be unreadable wherever it is stored, logs and topics
-included. Anything that looks like one (13-19 digits passing the Luhn check, possibly grouped)
-is masked before it is written and refused in validation.
+included. Anything that looks like one (13-19 digits passing the Luhn check) is masked before it
+is written and refused in validation, however it is written:
+
+- digits of any script: ASCII, full-width (U+FF10..), Arabic-Indic, Devanagari, ... (every
+  Unicode decimal digit; the Luhn check reads their values);
+- grouped by a separator of up to three characters, the same between all groups: any
+  whitespace (space, tab, no-break space, ...), dashes (``-``, en and em dashes, minus), ``.``,
+  ``/``, ``_``, ``:``;
+- in JSON text, with any character written as an escape (``\\uXXXX``, ``\\t``, ``\\/``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
+SEPARATORS = "\\s\\-._/:\u2010-\u2015\u2212"  # a regex character class body
+# One separator, the same between every two groups: a card number is written "4111.1111..." or
+# "4111 1111 ...", while a timestamp ("2025-07-01 09:00:00") mixes them and is not one number.
+_DIGIT_RUN = re.compile(rf"\d+(?:([{SEPARATORS}]{{1,3}})\d+(?:\1\d+)*)?")
 _GROUP = re.compile(r"\d+")
-_CANDIDATE = re.compile(r"\d(?:[ -]?\d){12}")  # cheap pre-check: 13 digits, maybe grouped
+_CANDIDATE = re.compile(rf"\d(?:[{SEPARATORS}]{{0,3}}\d){{12}}")  # cheap pre-check: 13 digits
+
+
+def _ascii(digits: str) -> str:
+    return digits if digits.isascii() else "".join(str(unicodedata.decimal(c)) for c in digits)
 
 
 def luhn_ok(digits: str) -> bool:
-    """Luhn checksum of a string of digits (card numbers pass it)."""
+    """Luhn checksum of a string of digits (card numbers pass it), of any script."""
     total = 0
-    for i, ch in enumerate(reversed(digits)):
+    for i, ch in enumerate(reversed(_ascii(digits))):
         d = ord(ch) - 48
         if i % 2 == 1:
             d = d * 2 - 9 if d > 4 else d * 2
@@ -26,11 +41,11 @@ def luhn_ok(digits: str) -> bool:
 
 
 def find_pans(text: str) -> list[tuple[int, int]]:
-    """Spans of PAN-like runs: 13-19 digits passing Luhn, possibly grouped by spaces or dashes.
+    """Spans of PAN-like runs: 13-19 digits passing Luhn, possibly grouped (module docstring).
 
-    A run of digit groups ("4111 1111 1111 1111", "1-5555555555554444") is checked for every
-    contiguous sequence of whole groups with 13-19 digits, so a card number joined to other
-    digits by a separator is still found.
+    A run of digit groups ("4111 1111 1111 1111", "1-5555555555554444", "4111.1111.1111.1111")
+    is checked for every contiguous sequence of whole groups with 13-19 digits, so a card number
+    joined to other digits by a separator is still found.
     """
     spans: list[tuple[int, int]] = []
     if _CANDIDATE.search(text) is None:
@@ -65,11 +80,11 @@ def _pan_groups(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int
 def mask_pans(text: str) -> str:
     """Replace every PAN-like run by '#' characters (length kept, no digit kept).
 
-    JSON text may spell digits as escapes (``\\u0034`` is "4"): runs are also looked for in
-    the text with those escapes read, and masked where they are written, so an escaped card
-    number is masked like a plain one.
+    JSON text may spell characters as escapes (``\\u0034`` is "4", ``\\uff14`` a full-width
+    4): runs are also looked for in the text with those escapes read, and masked where they are
+    written, so an escaped card number is masked like a plain one.
     """
-    spans = find_pans(text) if "\\u00" not in text else _escaped_spans(text)
+    spans = find_pans(text) if "\\" not in text else _escaped_spans(text)
     if not spans:
         return text
     out, last = [], 0
@@ -81,18 +96,20 @@ def mask_pans(text: str) -> str:
     return "".join(out)
 
 
-_ESCAPE = re.compile(r"\\u00(3[0-9]|2[0dD])")  # an escaped digit, space or dash
+# JSON escapes: any character as \\uXXXX, and the short ones (a tab is "\\t", a slash may be "\\/")
+_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|([tnrbf/"\\]))')
+_SHORT = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "/": "/", '"': '"', "\\": "\\"}
 
 
 def _escaped_spans(text: str) -> list[tuple[int, int]]:
-    """PAN spans of ``text`` with digit/space/dash escapes read, as spans of ``text`` itself."""
+    """PAN spans of ``text`` with its JSON escapes read, as spans of ``text`` itself."""
     view: list[str] = []
     where: list[int] = []  # raw start of each view character
     i = 0
     for m in _ESCAPE.finditer(text):
         view.append(text[i : m.start()])
         where.extend(range(i, m.start()))
-        view.append(chr(int(m[1], 16)))
+        view.append(chr(int(m[1], 16)) if m[1] else _SHORT[m[2]])
         where.append(m.start())
         i = m.end()
     view.append(text[i:])
