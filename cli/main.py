@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from analyst.cli import app as analyst_app
 from cli import schema
@@ -26,7 +29,7 @@ from cli.lists_cli import app as lists_app
 from cli.rules_cli import app as rules_app
 from cli.topics import topics_cmd
 from core.logs import setup_logging
-from core.settings import Settings
+from core.settings import Settings, settings_problems
 from models.cli import app as models_cli
 from models.cli import models_app
 from monitoring.drift.cli import app as drift_app
@@ -230,7 +233,17 @@ def validate_cmd(
 
 
 def main() -> None:
-    app()
+    """The console entry point: ``app``, with settings that do not validate reported as one
+    line each (the variable, its value, what is allowed) and exit code 2, not a traceback."""
+    try:
+        app()
+    except (ValidationError, SettingsError) as exc:
+        problems = settings_problems(exc)
+        if problems is None:
+            raise
+        for line in problems:
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

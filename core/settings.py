@@ -9,15 +9,19 @@ SASL, SSL and any tuning key reach the clients unchanged; the secrets among them
 
 from __future__ import annotations
 
+import re
 import socket
+import typing
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from core.pan import mask_pans
 
 
 class DeliveryMode(StrEnum):
@@ -262,3 +266,40 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def _secret(field: str) -> bool:
+    info = Settings.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)
+
+
+def _shown(value: object) -> str:
+    """A value fit to print: a URL's password starred, card numbers masked, long text cut."""
+    text = value if isinstance(value, str) else repr(value)
+    text = re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", text)
+    return repr(mask_pans(text)[:60] + ("..." if len(text) > 60 else ""))
+
+
+def settings_problems(exc: BaseException) -> list[str] | None:
+    """One line per problem of the settings in ``exc``, naming the environment variable, its
+    value (never a secret's) and what is allowed; None when ``exc`` is about something else.
+
+    ``FRAUDSCORE_BATCH_MAX_EVENTS='abc': Input should be a valid integer, ...`` instead of a
+    traceback that names the internal field.
+    """
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        lines = []
+        for e in exc.errors(include_url=False):
+            field = str(e["loc"][0]) if e["loc"] else ""
+            shown = "" if _secret(field) or "input" not in e else f"={_shown(e['input'])}"
+            lines.append(f"FRAUDSCORE_{field.upper()}{shown}: {e['msg']}")
+        return lines
+    if isinstance(exc, SettingsError):
+        m = re.search(r'field "(\w+)"', str(exc))
+        field = m[1] if m else "?"
+        cause = exc.__cause__
+        why = f": {cause}" if cause is not None else ""
+        kind = typing.get_origin(Settings.model_fields[field].annotation) if m else None
+        expected = " (a JSON object)" if kind is dict else " (JSON)" if m else ""
+        return [f"FRAUDSCORE_{field.upper()}: cannot be parsed{expected}{why}"]
+    return None

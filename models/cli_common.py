@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -25,7 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from core.settings import get_settings
+from core.settings import get_settings, settings_problems
 from models.errors import ModelsError
 from models.retrain.source import Tick
 
@@ -50,8 +51,11 @@ def expected_errors() -> Iterator[None]:
         yield
     except (ModelsError, OSError) as exc:
         fail(str(exc))
-    except ValidationError as exc:  # settings from the environment
-        fail(f"invalid settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+    except (ValidationError, SettingsError) as exc:  # settings from the environment
+        problems = settings_problems(exc)
+        if problems is None:
+            raise
+        fail("; ".join(problems))
 
 
 def root_dir(model_dir: Path | None) -> Path:

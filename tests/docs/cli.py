@@ -1,7 +1,7 @@
 """The ``fraudscore`` command tree as the console script builds it, for checks and in-process runs.
 
 A documented command is run in-process through typer's ``CliRunner`` on the same ``app`` the
-``fraudscore`` console script calls (``pyproject.toml``: ``fraudscore = "cli.main:app"``): every
+``fraudscore`` console script runs (``pyproject.toml``: ``fraudscore = "cli.main:main"``): every
 line of the command's code runs, without paying the ~6 s import of a new interpreter per command
 on a 2-core machine. Settings are read from the environment given to each run (the cached
 ``get_settings`` is cleared around it), never from the test process's own ``FRAUDSCORE_*``.
