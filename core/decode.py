@@ -9,8 +9,9 @@ PAN-masked, so a dead letter can never echo a card number back.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -34,6 +35,43 @@ def _describe(exc: ValidationError) -> str:
     return mask_pans(mask_pans("; ".join(parts))[:1000])
 
 
+class _Duplicate(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+def duplicate_key(value: bytes) -> str | None:
+    """A key repeated in a JSON object of ``value``, if any (JSON parsers keep the last one,
+    so ``{"amount": 1, "amount": 9000}`` would be scored on either, silently)."""
+    try:
+        json.loads(value, object_pairs_hook=_pairs)
+    except _Duplicate as dup:
+        return str(dup)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the decoder says why
+    return None
+
+
+_WHITESPACE = b" \t\n\r"  # what JSON allows between a key and its colon
+
+
+def _may_repeat(value: bytes, ev: TransactionEvent) -> bool:
+    """False when ``value`` certainly has no repeated key, for the price of two byte scans.
+
+    A valid event's strings hold no quote, so with JSON's whitespace taken out every key, and
+    nothing else, ends in ``":``: as many of them as fields set means no key was given twice.
+    """
+    return value.translate(None, _WHITESPACE).count(b'":') != len(ev.__pydantic_fields_set__)
+
+
 def decode(value: bytes | None, *, max_bytes: int) -> TransactionEvent | Rejection:
     """One raw value to an event, or to the reason it cannot be one."""
     if value is None:
@@ -43,7 +81,7 @@ def decode(value: bytes | None, *, max_bytes: int) -> TransactionEvent | Rejecti
     try:
         # JSON mode keeps strict types (no "12" for 12) and parses ISO datetimes; pydantic's
         # parser bounds nesting depth itself and reports bad UTF-8 as invalid JSON.
-        return TransactionEvent.model_validate_json(value)
+        ev = TransactionEvent.model_validate_json(value)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             return Rejection(f"not valid JSON: {_describe(exc)}", "decode")
@@ -52,3 +90,6 @@ def decode(value: bytes | None, *, max_bytes: int) -> TransactionEvent | Rejecti
         return Rejection(_describe(exc), "validate")
     except (RecursionError, ValueError) as exc:  # defensive: never let input crash the worker
         return Rejection(f"undecodable value: {type(exc).__name__}", "decode")
+    if _may_repeat(value, ev) and (dup := duplicate_key(value)) is not None:
+        return Rejection(f"duplicate key {mask_pans(dup)!r}: the event is ambiguous", "validate")
+    return ev

@@ -8,10 +8,11 @@ so events valid under an older schema version stay valid.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.pan import find_pans
 
@@ -31,6 +32,26 @@ Token = Annotated[
 ]
 
 
+# RFC 3339 date-time, what the schema's "format": "date-time" means: seconds, "T", an offset
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Text must be RFC 3339 (pydantic alone also takes epoch seconds, a space for the "T", no
+    seconds, "+0000" and a comma fraction, which the published schema rejects); it is read here,
+    since a strict model takes no text for a datetime once a validator has seen it."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time, e.g. 2024-05-01T14:03:22+02:00")
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -44,15 +65,15 @@ class TransactionEvent(_Frozen):
 
     schema_version: Literal[1] = Field(1, description="Contract version of this event")
     event_id: Token = Field(description="Unique id of the transaction; the idempotency key")
-    event_time: AwareDatetime = Field(
-        description="When the transaction happened, ISO 8601 with a UTC offset"
+    event_time: Instant = Field(
+        description="When the transaction happened, RFC 3339 (ISO 8601) with a UTC offset"
     )
     customer_id: Token = Field(description="Opaque card/customer token (never a card number)")
     terminal_id: Token = Field(description="Terminal or merchant id")
     amount: float = Field(ge=0, le=1_000_000_000, allow_inf_nan=False, description="Amount")
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code")
     channel: Literal["card_present", "ecommerce"] | None = Field(None, description="Channel")
-    merchant_category: str | None = Field(None, pattern=r"^\d{4}$", description="ISO 18245 MCC")
+    merchant_category: str | None = Field(None, pattern=r"^[0-9]{4}$", description="ISO 18245 MCC")
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")
 
 
@@ -152,8 +173,8 @@ class LabelEvent(_Frozen):
     """A fraud/legit decision on ``fraud.labels`` (chargeback, analyst, or the simulator)."""
 
     event_id: Token
-    event_time: AwareDatetime = Field(description="Event time of the labelled transaction")
-    label_time: AwareDatetime = Field(description="When the label became known")
+    event_time: Instant = Field(description="Event time of the labelled transaction")
+    label_time: Instant = Field(description="When the label became known")
     customer_id: Token
     terminal_id: Token
     is_fraud: bool
