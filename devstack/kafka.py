@@ -183,6 +183,9 @@ def render_server_properties(settings: DevstackSettings, data_dir: Path) -> str:
         "# fewer internal partitions than the default 50: faster first group join in tests",
         "offsets.topic.num.partitions=8",
         "transaction.state.log.num.partitions=8",
+        "# topics are made with the partitions the workers expect (`fraudscore topics`); a typo",
+        "# in a topic name must fail, not create an empty topic",
+        "auto.create.topics.enable=false",
         "# tests join groups constantly; do not wait 3 s for more members",
         "group.initial.rebalance.delay.ms=0",
     ]
@@ -237,7 +240,10 @@ def format_storage(java: str, lib: Path, paths: KafkaPaths) -> None:
     if (paths.data / "meta.properties").is_file():
         return
     cmd = java_command(java, lib, paths, "kafka.tools.StorageTool", heap_mb=256)
-    cmd += ["format", "--ignore-formatted", "-t", new_cluster_id(), "-c", str(paths.config)]
+    # "--cluster-id=ID" in one word: an id may start with "-" (one in 32), which the tool's
+    # argument parser would otherwise take for an option
+    cmd += ["format", "--ignore-formatted", f"--cluster-id={new_cluster_id()}"]
+    cmd += ["-c", str(paths.config)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         out = "\n".join((result.stdout + result.stderr).splitlines()[-20:])

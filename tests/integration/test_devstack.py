@@ -141,3 +141,20 @@ def test_port_held_by_a_stranger_is_refused(tmp_path: Path) -> None:
         with pytest.raises(PortInUseError, match=f"127.0.0.1:{port}"):
             up(settings)
     assert status(settings).kafka.pid is None  # refused before anything started
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One random cluster id in 32 starts with "-"; passed as a separate argument, the storage
+    tool took it for an option and `fraudscore services up` failed by chance."""
+    from devstack import kafka
+    from devstack.process import require_tool
+
+    settings = DevstackSettings(services_dir=tmp_path / "services", **ISOLATED_PORTS)
+    lib = kafka.ensure_jars(settings, None)
+    paths = kafka.write_configs(settings)
+    monkeypatch.setattr(kafka, "new_cluster_id", lambda: "-" + "a" * 21)
+    kafka.format_storage(require_tool("java", "runs the Kafka broker"), lib, paths)
+    meta = (paths.data / "meta.properties").read_text()
+    assert "cluster.id=-aaaaaaaaaaaaaaaaaaaaa" in meta

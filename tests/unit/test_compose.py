@@ -55,6 +55,19 @@ def test_images(services: dict[str, Any]) -> None:
         assert "build" in services[name], f"{name} runs the project's image"
 
 
+def test_published_ports_are_on_the_host_loopback_only(services: dict[str, Any]) -> None:
+    """Kafka here is plaintext without auth and Redis has no password: published on every
+    interface, anyone on the network could write a forged alert or read the features."""
+    published = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"kafka", "redis"}
+    for name, ports in published.items():
+        assert all(str(p).startswith("127.0.0.1:") for p in ports), (name, ports)
+
+
+def test_the_broker_creates_no_topic_by_itself(services: dict[str, Any]) -> None:
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
 def test_kafka_is_single_node_kraft(services: dict[str, Any]) -> None:
     env = services["kafka"]["environment"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"

@@ -69,6 +69,7 @@ def test_server_properties_single_node_kraft_on_loopback(settings: DevstackSetti
     assert props["transaction.state.log.min.isr"] == "1"
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["auto.create.topics.enable"] == "false"  # a mistyped topic name must fail
 
 
 def test_pom_declares_broker_and_log_binding() -> None:
