@@ -26,7 +26,8 @@ from core.kafka import DeliveryTracker
 from core.reading import partitions, reader
 from core.settings import Settings
 from devstack import TopicError, TopicSpec, ensure_topics
-from features.online import OnlineStore, StoreEvent, StoreLabel, connect
+from features.online import OnlineStore, StoreEvent, StoreLabel
+from features.redis_client import connect
 from simulator.events import Outgoing
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from core.pan import mask_pans
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
-    stage: Literal["decode", "validate", "store"]
+    stage: Literal["decode", "validate", "store", "duplicate"]
 
 
 def _describe(exc: ValidationError) -> str:

@@ -7,6 +7,7 @@ dead letter carrying its (PAN-masked) bytes, the reason and where it came from.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from core.decode import Rejection, decode
 from core.messages import DeadLetter, TransactionEvent
@@ -100,13 +101,16 @@ def split(
 
 
 def refuse(
-    good: Sequence[tuple[InRecord, TransactionEvent]], refused: Mapping[int, str], dlq_topic: str
+    good: Sequence[tuple[InRecord, TransactionEvent]],
+    refused: Mapping[int, tuple[Literal["store", "duplicate"], str]],
+    dlq_topic: str,
 ) -> tuple[list[tuple[InRecord, TransactionEvent]], list[OutRecord]]:
     """The events left after the feature store refused those at ``refused``'s indices (for what
-    they hold: a valid event must never stop the batch), and dead letters for the refused."""
+    they hold, or as a reused event id: a valid event must never stop the batch), and dead
+    letters for the refused, with the store's stage."""
     kept = [pair for i, pair in enumerate(good) if i not in refused]
     dead = [
-        dead_letter(good[i][0], Rejection(mask_pans(reason), "store"), dlq_topic)
-        for i, reason in refused.items()
+        dead_letter(good[i][0], Rejection(mask_pans(reason), stage), dlq_topic)
+        for i, (stage, reason) in refused.items()
     ]
     return kept, dead

@@ -185,9 +185,10 @@ class DeadLetter(_Frozen):
     """What a dead letter says, carried as Kafka headers next to the masked original bytes."""
 
     reason: str
-    stage: Literal["decode", "validate", "store"] = Field(
+    stage: Literal["decode", "validate", "store", "duplicate"] = Field(
         description="decode: not JSON; validate: not the event schema; store: a valid event the "
-        "feature store refused (a key of another type)"
+        "feature store refused (a key of another type); duplicate: an event id already used by "
+        "an event with other content"
     )
     origin_topic: str
     origin_partition: int

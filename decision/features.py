@@ -9,6 +9,7 @@ the registry's features from them with ``features.registry.derive``, the same co
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -34,13 +35,34 @@ def local_ms(ev: TransactionEvent) -> int:
     return event_ms(ev) + (int(offset.total_seconds() * 1000) if offset else 0)
 
 
+def fingerprint(ev: TransactionEvent, ms: int | None = None) -> str:
+    """A digest of everything an event says but its id, stable across processes and versions:
+    a replay of the event matches it, the same id with any other content does not. ``ms`` is
+    ``event_ms(ev)`` when the caller has it. About 2.6 us an event (a formatted line, blake2b)."""
+    offset = ev.event_time.utcoffset()  # the offset too: local time is a feature
+    line = (
+        f"{ev.customer_id}\x1f{ev.terminal_id}\x1f{event_ms(ev) if ms is None else ms}\x1f"
+        f"{offset}\x1f{ev.amount!r}\x1f{ev.currency}\x1f{ev.channel}\x1f"
+        f"{ev.merchant_category}\x1f{ev.country}"
+    )
+    return hashlib.blake2b(line.encode(), digest_size=12).hexdigest()
+
+
 def store_events(events: Sequence[TransactionEvent]) -> list[StoreEvent]:
-    return [
-        StoreEvent(
-            ev.event_id, ev.customer_id, ev.terminal_id, event_ms(ev), round(ev.amount * 100)
+    out = []
+    for ev in events:
+        ms = event_ms(ev)
+        out.append(
+            StoreEvent(
+                ev.event_id,
+                ev.customer_id,
+                ev.terminal_id,
+                ms,
+                round(ev.amount * 100),
+                fingerprint(ev, ms),
+            )
         )
-        for ev in events
-    ]
+    return out
 
 
 def degraded_raw(amounts: FloatArray) -> FloatArray:

@@ -38,7 +38,8 @@ from redis.cluster import RedisCluster
 from core import jsonl
 from core.messages import TransactionEvent
 from core.pan import find_pans, mask_pans
-from features.online import FAILED, Client, StoreUnavailable
+from features.online import StoreUnavailable
+from features.redis_client import FAILED, Client
 
 Kind = Literal["allow", "block"]
 KINDS: tuple[Kind, ...] = ("block", "allow")  # in order of precedence

@@ -10,9 +10,9 @@ degrade) decides, instead of a client default blocking for a minute.
 
 Keys (prefix ``fs`` by default): ``fs:c:<customer>`` customer events (zset, score = event ms,
 member = ``event_id:cents``), ``fs:t:<terminal>`` terminal events, ``fs:tf:<terminal>`` terminal
-events labelled fraud, ``fs:fv:<event_id>`` the raw aggregates an event got (TTL), so a replay
-returns them unchanged. Sets are pruned in event time past the longest window, and every key has
-a TTL, so memory stays bounded.
+events labelled fraud, ``fs:fv:<event_id>`` the raw aggregates an event got and its content's
+fingerprint (TTL), so a replay returns them unchanged and a reused id is told apart. Sets are
+pruned in event time past the longest window, and every key has a TTL, so memory stays bounded.
 
 Redis Cluster (``connect(cluster=True)``, docs/scaling.md): the prefix carries a hash tag, so
 every key is in the tag's slot. The script then declares, as ``KEYS``, every key it may touch
@@ -28,24 +28,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal, overload
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException
-from redis.retry import Retry
 
+from features.redis_client import FAILED, Client
 from features.registry import DAY_MS, LABEL_DELAY_DAYS, RAW_COLUMNS, WINDOWS_DAYS
 
 _SCRIPT = resources.files("features").joinpath("velocity.lua").read_text()
 KEY_TTL_S = (LABEL_DELAY_DAYS + max(WINDOWS_DAYS) + 7) * 86_400
-
-Client = redis.Redis | RedisCluster
-# what a failed call raises: a cluster client's slot and topology errors are not RedisErrors
-FAILED = (redis.RedisError, RedisClusterException)
 
 
 class StoreUnavailable(Exception):
@@ -79,15 +73,31 @@ def _refusal(exc: Exception) -> str | None:
     return None
 
 
+DUPLICATE = (
+    "event id already used by an event with other content (customer, terminal, time, amount or "
+    "another field differ); that first event's features stand: give this one an id of its own"
+)
+
+
+class Refusal(NamedTuple):
+    """Why the store left an event out: ``store`` for what its keys hold, ``duplicate`` for an
+    event id seen before with other content."""
+
+    stage: Literal["store", "duplicate"]
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class StoreEvent:
-    """What the store needs of a transaction."""
+    """What the store needs of a transaction; ``fingerprint`` digests all of its content, so
+    the id seen again with other content is told from a replay (empty: not checked)."""
 
     event_id: str
     customer_id: str
     terminal_id: str
     event_ms: int
     amount_cents: int
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,78 +106,6 @@ class StoreLabel:
     terminal_id: str
     event_ms: int
     is_fraud: bool
-
-
-@overload
-def connect(
-    url: str,
-    *,
-    username: str | None = ...,
-    password: str | None = ...,
-    socket_timeout_ms: int = ...,
-    connect_timeout_ms: int = ...,
-    retries: int = ...,
-    tls: TlsFiles | None = ...,
-    cluster: Literal[False] = ...,
-) -> redis.Redis: ...
-@overload
-def connect(
-    url: str,
-    *,
-    username: str | None = ...,
-    password: str | None = ...,
-    socket_timeout_ms: int = ...,
-    connect_timeout_ms: int = ...,
-    retries: int = ...,
-    tls: TlsFiles | None = ...,
-    cluster: bool,
-) -> Client: ...
-def connect(
-    url: str,
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    socket_timeout_ms: int = 50,
-    connect_timeout_ms: int = 100,
-    retries: int = 3,
-    tls: TlsFiles | None = None,
-    cluster: bool = False,
-) -> Client:
-    """A client with explicit budgets: ``retries`` tries with backoff, each within the timeout.
-
-    ``rediss://`` URLs speak TLS; ``tls`` names the CA that signed the server's certificate
-    (and, for servers that authenticate clients, our certificate and key). ``cluster`` returns
-    a Redis Cluster client: ``url`` is any node, from which it learns the others (it connects
-    at once, so an unreachable cluster raises here); it retries a call ``retries`` times after
-    refreshing the cluster's layout (redis-py uses only the count, not the backoff).
-    """
-    extra: dict[str, str] = {}
-    if tls is not None:
-        if not url.startswith("rediss://"):
-            raise ValueError("Redis TLS files are set but the URL is not rediss://")
-        extra = {k: str(v) for k, v in tls.as_kwargs().items()}
-    retry = Retry(ExponentialBackoff(cap=0.2, base=0.01), retries)
-    if cluster:
-        return RedisCluster.from_url(
-            url,
-            username=username,
-            password=password,
-            socket_timeout=socket_timeout_ms / 1000,
-            socket_connect_timeout=connect_timeout_ms / 1000,
-            retry=retry,
-            **extra,
-        )
-    return redis.Redis.from_url(
-        url,
-        username=username,
-        password=password,
-        socket_timeout=socket_timeout_ms / 1000,
-        socket_connect_timeout=connect_timeout_ms / 1000,
-        retry=retry,
-        retry_on_timeout=True,
-        health_check_interval=0,
-        **extra,
-    )
 
 
 def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
@@ -182,47 +120,40 @@ def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
     return list(keys)
 
 
+Raw = npt.NDArray[np.float64]
+
+
 def isolate_refused(
-    enrich: Callable[[Sequence[StoreEvent]], npt.NDArray[np.float64]],
+    apply: Callable[[Sequence[StoreEvent]], tuple[Raw, Sequence[int]]],
     events: Sequence[StoreEvent],
-) -> tuple[npt.NDArray[np.float64], dict[int, str]]:
-    """``enrich`` over ``events``, except that events the store refuses for what they hold
-    (``StoreRefused``) are found and left out instead of failing the batch.
+) -> tuple[Raw, dict[int, Refusal]]:
+    """``apply`` over ``events``, except that events the store refuses for what they hold
+    (``StoreRefused``) are found and left out instead of failing the batch, and so are those
+    ``apply`` reports as conflicting duplicates (their ids' indices, second of its pair).
 
     The batch is split in halves until each refusal is one event: log2 of the batch in extra
     calls, only when one occurs, and events already applied get their cached answer back. A
-    refused event's row is zeros and the dict maps its index to the reason. Redis being down
-    or slow is still ``StoreUnavailable``.
+    refused event's row is zeros and the dict maps its index to why. Redis being down or slow
+    is still ``StoreUnavailable``.
     """
     raw = np.zeros((len(events), len(RAW_COLUMNS)), dtype=np.float64)
-    refused: dict[int, str] = {}
+    refused: dict[int, Refusal] = {}
     pending = [(0, len(events))]
     while pending:
         lo, hi = pending.pop()
         try:
-            raw[lo:hi] = enrich(events[lo:hi])
+            raw[lo:hi], conflicts = apply(events[lo:hi])
         except StoreRefused as exc:
             if hi - lo == 1:
-                refused[lo] = exc.reason
+                refused[lo] = Refusal("store", exc.reason)
             else:
                 mid = (lo + hi) // 2
                 pending += [(mid, hi), (lo, mid)]
+            continue
+        for i in conflicts:
+            refused[lo + i] = Refusal("duplicate", DUPLICATE)
+            raw[lo + i] = 0.0
     return raw, dict(sorted(refused.items()))
-
-
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    def as_kwargs(self) -> dict[str, str]:
-        pairs = {
-            "ssl_ca_certs": self.ca_file,
-            "ssl_certfile": self.cert_file,
-            "ssl_keyfile": self.key_file,
-        }
-        return {k: v for k, v in pairs.items() if v is not None}
 
 
 class OnlineStore:
@@ -263,16 +194,21 @@ class OnlineStore:
         except FAILED as exc:
             raise StoreUnavailable(f"Redis did not answer PING: {exc}") from exc
 
-    def enrich_checked(
-        self, events: Sequence[StoreEvent]
-    ) -> tuple[npt.NDArray[np.float64], dict[int, str]]:
-        """``enrich``, with the events the store refuses left out (``isolate_refused``)."""
-        return isolate_refused(self.enrich, events)
+    def enrich_checked(self, events: Sequence[StoreEvent]) -> tuple[Raw, dict[int, Refusal]]:
+        """``enrich``, with the events the store refuses, and the conflicting duplicates, left
+        out (``isolate_refused``)."""
+        return isolate_refused(self.apply, events)
 
-    def enrich(self, events: Sequence[StoreEvent]) -> npt.NDArray[np.float64]:
-        """Apply the batch to the windows and return raw aggregates (rows = events)."""
+    def enrich(self, events: Sequence[StoreEvent]) -> Raw:
+        """Apply the batch to the windows and return raw aggregates (rows = events); an event
+        whose id conflicts with an earlier one's gets that one's aggregates (see ``apply``)."""
+        return self.apply(events)[0]
+
+    def apply(self, events: Sequence[StoreEvent]) -> tuple[Raw, list[int]]:
+        """Apply the batch to the windows: raw aggregates (rows = events), and the indices of
+        events whose id was stored before with another fingerprint (those change nothing)."""
         if not events:
-            return np.empty((0, len(RAW_COLUMNS)), dtype=np.float64)
+            return np.empty((0, len(RAW_COLUMNS)), dtype=np.float64), []
         args: list[str | int] = [
             self._prefix,
             self._cache_ttl_s,
@@ -282,10 +218,17 @@ class OnlineStore:
             int((self._clock() + self._max_ahead_s) * 1000),  # pruning's horizon
         ]
         for e in events:
-            args += [e.event_id, e.customer_id, e.terminal_id, e.event_ms, e.amount_cents]
+            args += [
+                e.event_id,
+                e.customer_id,
+                e.terminal_id,
+                e.event_ms,
+                e.amount_cents,
+                e.fingerprint,
+            ]
         keys = batch_keys(self._prefix, events) if self._cluster else []
         try:
-            blob = self._script(keys=keys, args=args)
+            blob, *conflicts = self._script(keys=keys, args=args)
         except FAILED as exc:
             if (reason := _refusal(exc)) is not None:
                 raise StoreRefused(reason) from exc
@@ -293,7 +236,7 @@ class OnlineStore:
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
         for w in WINDOWS_DAYS:
             raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
-        return raw
+        return raw, [int(i) for i in conflicts]
 
     def exchange_progress(self, topic: str, mine: dict[int, str]) -> dict[str, str]:
         """Publish this worker's per-partition progress, return every partition's (one trip)."""

@@ -14,7 +14,8 @@ from redis.exceptions import RedisClusterException
 from core.errors import StartupError
 from core.settings import Settings
 from features.lists import ListStore
-from features.online import Client, OnlineStore, StoreUnavailable, TlsFiles, connect
+from features.online import OnlineStore, StoreUnavailable
+from features.redis_client import Client, TlsFiles, connect
 
 
 def redis_client(settings: Settings, timeout_ms: int) -> Client:

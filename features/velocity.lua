@@ -1,11 +1,14 @@
 -- Per-batch feature update and read, atomic and idempotent per event id.
 --
 -- ARGV: prefix, feature-cache TTL (s), key TTL (s), label delay (ms), event count, horizon (ms:
---       the latest time pruning may act on), then 5 values per event: event_id, customer_id,
---       terminal_id, event time (ms since epoch, UTC), amount (cents).
--- Returns one string: per event, 12 little-endian doubles in registry.RAW_COLUMNS order.
+--       the latest time pruning may act on), then 6 values per event: event_id, customer_id,
+--       terminal_id, event time (ms since epoch, UTC), amount (cents), content fingerprint.
+-- Returns {one string: per event, 12 little-endian doubles in registry.RAW_COLUMNS order,
+--          then the 0-based indices of events whose id was seen with another fingerprint}.
 -- An event seen before (its feature blob is cached) gets its first answer back and changes
--- nothing, so a replay gives the same features and leaves the windows as one pass did.
+-- nothing, so a replay gives the same features and leaves the windows as one pass did. The
+-- blob is stored with the event's fingerprint after it: an id seen again with other content is
+-- reported (the caller dead-letters it), never answered with another event's features.
 -- Keys are <prefix>:<kind>:<id>, one kind per structure (fv, c, ca, t, tf): a kind has no ':'
 -- and an id only ever follows its kind, so no id, whatever it holds, names another's key.
 local DAY = 86400000
@@ -19,7 +22,8 @@ local delay = tonumber(ARGV[4])
 -- Pruning acts at an event's time but never past the horizon (the caller's clock plus its
 -- tolerance): one event dated far ahead cannot cut the windows every later event needs.
 local horizon = tonumber(ARGV[6])
-local out = {}
+local out, conflicts = {}, {}
+local BLOB = 96  -- 12 doubles
 
 local function cents_of(member)
   return tonumber(string.match(member, ':(%-?%d+)$'))
@@ -104,18 +108,29 @@ local function terminal_windows(tk, fk, eid, ts)
 end
 
 for i = 0, tonumber(ARGV[5]) - 1 do
-  local b = 7 + i * 5
+  local b = 7 + i * 6
   local eid, cid, tid = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local ts, cents = tonumber(ARGV[b + 3]), ARGV[b + 4]
+  local ts, cents, fp = tonumber(ARGV[b + 3]), ARGV[b + 4], ARGV[b + 5]
   local fvkey = prefix .. ':fv:' .. eid
   local blob = redis.call('GET', fvkey)
-  if not blob then
+  if blob then
+    -- a blob stored without a fingerprint (an older layout) or asked without one: no verdict
+    local seen = string.sub(blob, BLOB + 1)
+    if seen ~= '' and fp ~= '' and seen ~= fp then
+      conflicts[#conflicts + 1] = i
+    end
+    blob = string.sub(blob, 1, BLOB)
+  else
     local c = customer_windows(prefix .. ':c:' .. cid, prefix .. ':ca:' .. cid, eid, ts, cents)
     local t = terminal_windows(prefix .. ':t:' .. tid, prefix .. ':tf:' .. tid, eid, ts)
     blob = struct.pack('<dddddddddddd', c[1], c[2], c[3], c[4], c[5], c[6],
                        t[1], t[2], t[3], t[4], t[5], t[6])
-    redis.call('SET', fvkey, blob, 'EX', fv_ttl)
+    redis.call('SET', fvkey, blob .. fp, 'EX', fv_ttl)
   end
   out[#out + 1] = blob
 end
-return table.concat(out)
+local reply = {table.concat(out)}
+for j = 1, #conflicts do
+  reply[#reply + 1] = conflicts[j]
+end
+return reply

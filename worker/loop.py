@@ -37,7 +37,7 @@ from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
-from features.online import OnlineStore, StoreUnavailable
+from features.online import OnlineStore, Refusal, StoreUnavailable
 from worker.alignment import Aligner
 from worker.clients import Clients, Clock
 from worker.commit import (
@@ -236,7 +236,7 @@ class Worker:
 
     def _enrich(
         self, events: list[TransactionEvent], records: list[InRecord]
-    ) -> tuple[FloatArray, bool, dict[int, str]] | None:
+    ) -> tuple[FloatArray, bool, dict[int, Refusal]] | None:
         """(aggregates, defaults used?, events the store refused), or None: paused on Redis."""
         if not events:
             return degraded_raw(np.empty(0)), False, {}

@@ -10,7 +10,10 @@ Repros of the hostile-input issue:
    ``FRAUDSCORE_MAX_EVENT_AHEAD_S``), and nothing it touches is pruned;
 3. a key of another type where a customer's events go (left by an older key layout, or by
    hand): that customer's events are dead letters (stage ``store``), every other event of their
-   batches is scored, and the worker never pauses.
+   batches is scored, and the worker never pauses;
+4. an event id used again by an event with other content (another amount): it passed silently
+   and got the first event's features. Now it is a dead letter (stage ``duplicate``) and the
+   first event's windows and score stand.
 
 Every other event is scored exactly once and the worker exits 0 on SIGTERM.
 """
@@ -50,7 +53,10 @@ def test_ids_that_spell_keys_a_far_future_date_and_a_wrong_key_type_never_stop_t
         (b"dg-x", renamed(template, "dg-3", customer_id="dg-x")),
     ]
     far = renamed(template, "far-1", event_time="9999-12-31T00:00:00Z")
-    items = [*good[:1000], *colliding, (b"far", far), *good[1000:]]
+    first = json.loads(good[10][1])
+    assert first["customer_id"] != legacy
+    reused = (good[10][0], renamed(good[10][1], first["event_id"], amount=first["amount"] + 1))
+    items = [*good[:1000], *colliding, (b"far", far), reused, *good[1000:]]
     produce(sc.kafka, sc.tx, items)
     refused = {json.loads(v)["event_id"] for _, v in good if json.loads(v)["customer_id"] == legacy}
     ids = {json.loads(v)["event_id"] for _, v in good} - refused | {"dg-1", "dg-2", "dg-3"}
@@ -70,12 +76,14 @@ def test_ids_that_spell_keys_a_far_future_date_and_a_wrong_key_type_never_stop_t
         duplicates=result.duplicates,
         dead_letters=len(dead),
         store_refusals=sum(h.get("stage") == b"store" for h in stage.values()),
+        reused_ids=sum(h.get("stage") == b"duplicate" for h in stage.values()),
         redis_pauses=log.count("Redis unavailable"),
     )
     assert codes == [0] and "Traceback" not in log, worker.tail()
     assert not result.missing and result.duplicates == 0 and not result.unexpected
     assert stage["far-1"]["stage"] == b"validate"
     assert b"ahead of the record's timestamp" in stage["far-1"]["reason"]
-    assert refused and set(stage) == refused | {"far-1"}
+    assert stage[first["event_id"]]["stage"] == b"duplicate"
+    assert refused and set(stage) == refused | {"far-1", first["event_id"]}
     assert all(stage[e]["stage"] == b"store" for e in refused)
     assert "Redis unavailable" not in log, "a store refusal was taken for an outage"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from decision.lists import ListSource
 from features.lists import ListError, ListSnapshot, ListStore
-from features.online import connect
+from features.redis_client import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -7,7 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from features.online import OnlineStore, StoreEvent, connect
+from features.online import OnlineStore, StoreEvent
+from features.redis_client import connect
 from features.registry import DAY_MS, RAW_INDEX, WINDOWS_DAYS
 
 pytestmark = pytest.mark.integration

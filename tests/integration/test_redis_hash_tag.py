@@ -28,8 +28,9 @@ from redis.crc import key_slot
 
 from core.errors import StartupError
 from core.settings import Settings
-from features.online import OnlineStore, StoreEvent, StoreLabel, StoreUnavailable, connect
+from features.online import OnlineStore, StoreEvent, StoreLabel, StoreUnavailable
 from features.open import open_store
+from features.redis_client import connect
 from features.registry import RAW_INDEX
 from tests.integration.redis_cluster import (
     TLS_PASSWORD,

@@ -14,7 +14,8 @@ import itertools
 import numpy as np
 import pytest
 
-from features.online import OnlineStore, StoreEvent, StoreRefused, connect
+from features.online import OnlineStore, StoreEvent, StoreRefused
+from features.redis_client import connect
 from features.registry import DAY_MS, RAW_INDEX
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,10 @@ def test_an_event_meeting_a_key_of_another_type_is_isolated_and_the_rest_enriche
         store.enrich(events)
     raw, refused = store.enrich_checked(events)
     assert sorted(refused) == [2, 5]
-    assert all("another type" in why and "legacy" not in why for why in refused.values())
+    assert {why.stage for why in refused.values()} == {"store"}
+    assert all(
+        "another type" in why.reason and "legacy" not in why.reason for why in refused.values()
+    )
     ok = [i for i in range(8) if i not in refused]
     assert raw[ok, RAW_INDEX["customer_count_1d"]].tolist() == [1.0] * len(ok)
     assert not raw[[2, 5]].any()
@@ -102,3 +106,35 @@ def test_an_event_dated_far_ahead_cannot_prune_the_history_later_events_need(
     assert after[0, RAW_INDEX["customer_count_30d"]] == 21.0  # the 20 before it, and itself
     probe = store.enrich([StoreEvent("probe", "other", "t", T0 + 27 * DAY_MS, 1)])
     assert probe[0, RAW_INDEX["terminal_count_30d"]] == 20.0  # (t - 37 d, t - 7 d]: all 20
+
+
+def test_an_event_id_reused_with_other_content_is_reported_and_changes_nothing(
+    redis_url: str, unique_name: str
+) -> None:
+    """Issue 20, item 5: an id used again by another event passed silently, with the first
+    event's features. A replay (same content) still gets its first answer; other content is a
+    conflict, reported by index, and leaves the windows as they were; an event stored without a
+    fingerprint (by an older version) is never called a conflict."""
+    store = _store(redis_url, unique_name)
+    first = [
+        StoreEvent(f"e{i}", "c", "t", T0 + i * 60_000, 100 * (i + 1), f"fp{i}") for i in range(4)
+    ]
+    raw, conflicts = store.apply(first)
+    assert conflicts == []
+    replay, conflicts = store.apply(first)
+    assert conflicts == [] and np.array_equal(replay, raw)
+
+    other = StoreEvent("e1", "c", "t", T0 + 1 * 60_000, 999_99, "fp-other")
+    fresh = StoreEvent("e9", "c", "t", T0 + 9 * 60_000, 100, "fp9")
+    unchecked = StoreEvent("e2", "c", "t", T0 + 2 * 60_000, 300)  # no fingerprint to compare
+    mixed, conflicts = store.apply([fresh, other, unchecked])
+    assert conflicts == [1]
+    assert np.array_equal(mixed[1], raw[1]) and np.array_equal(mixed[2], raw[2])
+    assert mixed[0, RAW_INDEX["customer_count_1d"]] == 5.0  # e0..e3 and e9: not e1 twice
+    assert mixed[0, RAW_INDEX["customer_sum_1d"]] == (100 + 200 + 300 + 400 + 100) / 100
+
+    kept, refused = store.enrich_checked(
+        [other, StoreEvent("e10", "c", "t", T0 + 10 * 60_000, 1, "x")]
+    )
+    assert list(refused) == [0] and refused[0].stage == "duplicate"
+    assert "id" in refused[0].reason and not kept[0].any() and kept[1].any()

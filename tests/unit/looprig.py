@@ -21,6 +21,7 @@ from decision.model import FloatArray
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
 from features.online import (
+    Refusal,
     StoreEvent,
     StoreLabel,
     StoreRefused,
@@ -120,8 +121,8 @@ class FakeStore:
         self.enriched.append([e.event_id for e in events])
         return np.ones((len(events), len(RAW_COLUMNS)), dtype=np.float64)
 
-    def enrich_checked(self, events: Sequence[StoreEvent]) -> tuple[FloatArray, dict[int, str]]:
-        return isolate_refused(self.enrich, events)
+    def enrich_checked(self, events: Sequence[StoreEvent]) -> tuple[FloatArray, dict[int, Refusal]]:
+        return isolate_refused(lambda some: (self.enrich(some), []), events)
 
     def exchange_progress(self, topic: str, mine: dict[int, str]) -> dict[str, str]:
         self.progress.append(dict(mine))
