@@ -50,12 +50,27 @@ def find_pans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     if _CANDIDATE.search(text) is None:
         return spans
-    for run in _DIGIT_RUN.finditer(text):
+    pos = 0
+    while (run := _DIGIT_RUN.search(text, pos)) is not None:
         groups = [
             (g.start() + run.start(), g.end() + run.start()) for g in _GROUP.finditer(run.group())
         ]
         spans.extend(_pan_groups(text, groups))
-    return spans
+        # the run's last group may also start a run with another separator ("0434 4878
+        # 60000-0101-1125-0"): look again from it
+        pos = groups[-1][0] if len(groups) > 1 else run.end()
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans sorted, overlapping ones joined (runs that share a group may find both)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _pan_groups(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
