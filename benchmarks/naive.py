@@ -32,6 +32,7 @@ from benchmarks.report import VariantResult
 from benchmarks.stats import steady_rate
 from core.decode import Rejection, decode
 from core.intake import dead_letter
+from core.kafka_errors import client_config
 from core.messages import Alert, Sample, ScoreRecord, TransactionEvent
 from core.records import InRecord
 from core.settings import Settings
@@ -106,13 +107,13 @@ class NaiveScorer:
         )
         self.consumer = Consumer(
             {
-                **s.kafka_common(),
+                **client_config(s),
                 "group.id": s.group_id,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
         )
-        self.producer = Producer(s.kafka_common())
+        self.producer = Producer(client_config(s))
         self.stats = NaiveStats()
 
     def run(

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from core.kafka_errors import client_config
 from core.reading import end_offsets as kafka_end_offsets
 from core.reading import headers, reader
 from core.settings import Settings
@@ -221,7 +222,7 @@ def run_demo(*, days: int, customers: int, n_workers: int) -> None:
 
 
 def _produce_malformed(settings: Settings) -> None:
-    p = Producer(settings.kafka_common())
+    p = Producer(client_config(settings))
     for value in MALFORMED:
         p.produce(settings.topic_transactions, value, key=b"demo-bad")
     if p.flush(30):

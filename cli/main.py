@@ -86,8 +86,11 @@ def worker_cmd(
 
     Example: FRAUDSCORE_METRICS_PORT=9108 fraudscore worker
     """
+    from confluent_kafka import KafkaException
+
     from core.errors import StartupError
     from core.kafka import DeliveryFailed
+    from core.kafka_errors import diagnose
     from models.serving import NoModel
     from worker.guard import BadInputFlood
     from worker.run import run
@@ -98,6 +101,9 @@ def worker_cmd(
         stats = run(settings, backend=backend, max_events=max_events, idle_timeout_s=idle_timeout)
     except (StartupError, NoModel, BadInputFlood) as exc:
         raise fail(str(exc)) from None
+    except KafkaException as exc:  # a fatal client error: no transactional-id grant, fenced
+        why = diagnose([exc.args[0]]).sentence(settings.kafka_bootstrap_servers)
+        raise fail(f"{why}; nothing past the last commit was committed") from None
     except DeliveryFailed as exc:  # the batch was not committed: a restart carries on from it
         raise fail(
             f"{exc}; nothing past the last commit was committed, restart the worker"

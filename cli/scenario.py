@@ -23,6 +23,7 @@ from confluent_kafka import Producer, TopicPartition
 
 from cli.demo import end_offsets
 from core.intake import COMPUTED_HEADERS
+from core.kafka_errors import client_config
 from core.pan import find_pans
 from core.reading import reader, text_headers
 from core.settings import Settings
@@ -73,7 +74,7 @@ def run_scenario(
     df = generate(SimulationConfig(n_customers=customers, n_terminals=2 * customers, n_days=days))
     stats = produce_stream(df, s, id_prefix=f"{marker}-", progress=False)
     bad = _malformed(marker)
-    p = Producer(s.kafka_common())
+    p = Producer(client_config(s))
     for value in bad:
         p.produce(s.topic_transactions, value, key=marker.encode())
     if p.flush(30):

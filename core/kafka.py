@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._metadata import ClusterMetadata
 
 from core.errors import StartupError
+from core.kafka_errors import SILENT_LOG, ErrorLatch, client_config, diagnose_client
 from core.settings import DeliveryMode, Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def consumer_config(
 ) -> dict[str, Any]:
     if auto_commit is None:
         auto_commit = settings.delivery is DeliveryMode.AT_LEAST_ONCE
-    conf = settings.kafka_common()
+    conf = client_config(settings)
     conf.update(
         {
             "group.id": group_id or settings.group_id,
@@ -63,7 +65,7 @@ def consumer_config(
 
 
 def producer_config(settings: Settings, transactional_id: str | None = None) -> dict[str, Any]:
-    conf = settings.kafka_common()
+    conf = client_config(settings)
     conf.update(
         {
             "acks": "all",  # an output counts as delivered only once the ISR has it
@@ -200,15 +202,45 @@ def missing_topics(
     return [t for t in topics if t not in meta.topics]
 
 
-def check_topics(settings: Settings, topics: list[str]) -> None:
-    """Fail at start-up, with one line, when Kafka does not answer or a topic is missing."""
-    admin = AdminClient(settings.kafka_common())
+def check_topics(settings: Settings, topics: list[str], group: str | None = None) -> None:
+    """Fail at start-up, with one line, when Kafka cannot be used: unreachable (why: DNS, a
+    refused port, TLS, authentication), a topic missing, or not allowed (ACLs) to describe a
+    topic or the consumer ``group``."""
+    latch = ErrorLatch()
     try:
-        missing = missing_topics(admin, topics)
-    except Exception as exc:  # librdkafka raises KafkaException for an unreachable cluster
+        admin = AdminClient(client_config(settings, logger=SILENT_LOG, error_cb=latch))
+    except KafkaException as exc:  # librdkafka refuses the properties themselves
         raise StartupError(
-            f"Kafka at {settings.kafka_bootstrap_servers} does not answer: "
-            f"{exc}; start it or set FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS"
+            f"FRAUDSCORE_KAFKA_CONFIG (with FRAUDSCORE_KAFKA_* secrets) is not a working "
+            f"librdkafka configuration: {exc.args[0].str()}"
         ) from exc
-    if missing:
+    bootstrap = settings.kafka_bootstrap_servers
+    try:
+        meta = admin.list_topics(timeout=10)
+        # a topic the client may not describe is left out of the full list: ask for it alone,
+        # so "missing" and "not allowed" are told apart
+        absent = [t for t in topics if t not in meta.topics]
+        denied = [t for t in absent if _denied(admin.list_topics(topic=t, timeout=10), t)]
+        if group is not None and not absent:
+            _retrying(
+                "consumer group",  # a coordinator still loading answers for a moment
+                lambda: admin.describe_consumer_groups([group], request_timeout=10)[group].result(),
+                6,
+            )
+    except KafkaException as exc:
+        admin.poll(0)  # serve the error callbacks queued so far
+        found = diagnose_client(settings, [*latch.errors, exc.args[0]])
+        raise StartupError(found.sentence(bootstrap)) from exc
+    if denied:
+        raise StartupError(
+            f"Kafka at {bootstrap}: not allowed to describe topics {denied}: grant the ACLs "
+            "listed in docs/operations.md (Kafka ACLs)"
+        )
+    if missing := [t for t in absent if t not in denied]:
         raise StartupError(f"topics missing: {missing}; create them (`fraudscore services topics`)")
+
+
+def _denied(meta: ClusterMetadata, topic: str) -> bool:
+    found = meta.topics.get(topic)
+    err = found.error if found is not None else None
+    return err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from core.kafka import watermarks
+from core.kafka_errors import client_config
 from core.settings import Settings
 
 
@@ -21,7 +22,7 @@ def reader(
 ) -> Consumer:
     """A consumer that commits nothing (positions are assigned, never the group's)."""
     conf = {
-        **settings.kafka_common(),
+        **client_config(settings),
         "group.id": group_id,
         "enable.auto.commit": False,
         # read_uncommitted: a benchmark times outputs as they are appended, committed or not

@@ -3,7 +3,8 @@
 # a JDK (Kafka 4 brokers need Java 17+), Maven (resolves the broker's jars from Maven Central),
 # redis-server, kcat (the producer guide's command-line example, followed by a test; that test
 # skips without it), and Chromium (the drift index page is rendered in a headless browser in a
-# test; optional: that one test skips without it). Idempotent: does nothing when all are present.
+# test; optional: that one test skips without it), and openssl (the TLS tests make their own
+# certificates). Idempotent: does nothing when all are present.
 set -euo pipefail
 
 missing=()
@@ -17,6 +18,7 @@ java_ok || missing+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if command -v apt-get >/dev/null 2>&1 && [ "${FRAUDSCORE_SKIP_CHROMIUM:-}" != "1" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
@@ -31,8 +33,8 @@ if command -v apt-get >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 elif command -v brew >/dev/null 2>&1; then
-  brew install openjdk@17 maven redis kcat
+  brew install openjdk@17 maven redis kcat openssl
 else
-  echo "fraudscore: please install: Java 17+, Maven, redis-server and kcat (missing: ${missing[*]})" >&2
+  echo "fraudscore: please install: Java 17+, Maven, redis-server, kcat and openssl (missing: ${missing[*]})" >&2
   exit 1
 fi

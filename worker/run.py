@@ -63,7 +63,7 @@ def run(
     )
     store = open_store(settings)
     list_store = open_lists(settings)
-    check_topics(settings, worker_topics(settings))
+    check_topics(settings, worker_topics(settings), settings.group_id)
     metrics, health = WorkerMetrics(), health or Health()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry, health)

@@ -32,6 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from core.decode import Rejection, decode
+from core.kafka_errors import client_config
 from core.messages import LabelEvent
 from core.settings import Settings
 from features.offline import local_ms
@@ -96,7 +97,7 @@ def from_file(path: Path) -> StreamData:
 def _consumer(settings: Settings) -> Consumer:
     return Consumer(
         {
-            **settings.kafka_common(),
+            **client_config(settings),
             "group.id": "fraudscore-retrain",  # required by librdkafka; nothing is committed
             "enable.auto.commit": False,  # a read-back must not move anyone's offsets
             "isolation.level": "read_committed",  # aborted upstream transactions were not scored

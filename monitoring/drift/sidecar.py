@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from core.kafka import make_consumer
+from core.kafka_errors import client_config
 from core.messages import Sample
 from core.records import InRecord, next_offsets
 from core.settings import Settings
@@ -103,7 +104,7 @@ def run_sidecar(
     )
     # auto_commit commits the offsets stored below, per batch (the kernel's consumer stores none)
     consumer = make_consumer(settings, group_id, auto_commit=True)
-    producer = Producer(settings.kafka_common())
+    producer = Producer(client_config(settings))
     server = None
     stats = SidecarStats()
     with stop_on_signals(stop, "the current report"):

@@ -41,6 +41,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from core.kafka import make_consumer
+from core.kafka_errors import client_config
 from core.messages import LabelEvent, ScoreRecord
 from core.records import InRecord, next_offsets
 from core.settings import Settings
@@ -88,7 +89,7 @@ def run_performance(
     store = open_store(settings)
     # auto_commit commits only the offsets stored below, after the SQLite commit (at-least-once)
     consumer = make_consumer(settings, group_id or settings.perf_group_id, auto_commit=True)
-    producer = Producer(settings.kafka_common())
+    producer = Producer(client_config(settings))
 
     def publish(event: PerformanceAlarm) -> None:
         publish_event(producer, settings.topic_drift, event)

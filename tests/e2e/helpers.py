@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -84,15 +85,22 @@ def running_worker(
 
 
 def read_all(
-    kafka: str, topic: str, *, committed_only: bool = True, timeout_s: float = 20.0
+    kafka: str,
+    topic: str,
+    *,
+    committed_only: bool = True,
+    timeout_s: float = 20.0,
+    config: Mapping[str, Any] | None = None,
 ) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-    """Every record of a topic up to its current end: (key, value, headers)."""
+    """Every record of a topic up to its current end: (key, value, headers). ``config``: more
+    client properties (a secure cluster's login)."""
     c = Consumer(
         {
             "bootstrap.servers": kafka,
             "group.id": "reader",
             "enable.auto.commit": False,
             "isolation.level": "read_committed" if committed_only else "read_uncommitted",
+            **(config or {}),
         }
     )
     try:
