@@ -25,6 +25,7 @@ from rich.markup import escape
 from analyst.cli import app as analyst_app
 from cli import schema
 from cli.dlq_cli import app as dlq_app
+from cli.features_cli import app as features_app
 from cli.lists_cli import app as lists_app
 from cli.rules_cli import app as rules_app
 from cli.topics import topics_cmd
@@ -63,6 +64,7 @@ if installed("benchmarks"):
 
     app.add_typer(bench_app)  # fraudscore bench
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(features_app, name="features")
 app.add_typer(rules_app, name="rules")
 app.command("topics")(topics_cmd)
 app.add_typer(lists_app, name="lists")

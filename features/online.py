@@ -251,6 +251,28 @@ class OnlineStore:
             raise StoreUnavailable(f"Redis progress exchange failed: {exc}") from exc
         return {k.decode(): v.decode() for k, v in everyone.items()}
 
+    def rebuild_progress(self, topic: str) -> dict[int, int]:
+        """Where an interrupted rebuild of ``topic`` stopped: partition -> next offset."""
+        try:
+            saved = self._client.hgetall(f"{self._prefix}:rebuild:{topic}")
+        except FAILED as exc:
+            raise StoreUnavailable(f"Redis rebuild progress read failed: {exc}") from exc
+        return {int(k): int(v) for k, v in saved.items()}
+
+    def save_rebuild_progress(
+        self, topic: str, next_offsets: dict[int, int], *, finished: bool = False
+    ) -> None:
+        """Record a rebuild's progress (after its batch is applied); ``finished`` clears it."""
+        key = f"{self._prefix}:rebuild:{topic}"
+        try:
+            if finished:
+                self._client.delete(key)
+            elif next_offsets:
+                self._client.hset(key, mapping={str(p): o for p, o in next_offsets.items()})
+                self._client.expire(key, KEY_TTL_S)
+        except FAILED as exc:
+            raise StoreUnavailable(f"Redis rebuild progress write failed: {exc}") from exc
+
     def apply_labels(self, labels: Sequence[StoreLabel]) -> None:
         """Record fraud labels by the labelled event's time (idempotent: a set per terminal).
 
