@@ -225,7 +225,7 @@ def check_topics(settings: Settings, topics: list[str], group: str | None = None
             _retrying(
                 "consumer group",  # a coordinator still loading answers for a moment
                 lambda: admin.describe_consumer_groups([group], request_timeout=10)[group].result(),
-                6,
+                10,  # about 11 s: a fresh cluster's offsets topic loads that long under load
             )
     except KafkaException as exc:
         admin.poll(0)  # serve the error callbacks queued so far

@@ -114,8 +114,11 @@ def test_a_worker_holding_only_its_acls_scores_exactly_once_over_sasl_ssl(
     as_admin = _settings(broker, unique_name, redis_url, e2e_model_dir, user=secure.ADMIN)
     events = e2e_dataset.iloc[:400]
     prefix = f"{unique_name}-"
-    with running_worker(s, max_events=len(events), idle_timeout_s=60):
-        produce_stream(events, as_admin, id_prefix=prefix, progress=False, with_labels=False)
+    # produced first: a fresh broker's transaction coordinator may take a while to load under
+    # load, and the worker then finds its whole input waiting
+    produce_stream(events, as_admin, id_prefix=prefix, progress=False, with_labels=False)
+    with running_worker(s, max_events=len(events), idle_timeout_s=120):
+        pass
     login = broker.client_config(secure.ADMIN, ADMIN_PASSWORD)
     raw = read_all(broker.bootstrap, s.topic_scores, config=login)
     scored = [json.loads(v or b"{}")["event_id"] for _, v, _ in raw]

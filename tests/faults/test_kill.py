@@ -253,6 +253,9 @@ def test_kill9_one_of_three_workers(
     try:
         workers = [sc.worker(w) for w in ("wa", "wb", "wc")]
         victim, survivors = workers[1], [workers[0], workers[2]]
+        # the default heartbeat (3.3 s) tells running members of a join later than the suite's
+        # 1 s: wait for the victim's first partitions before measuring anything
+        wait_until(lambda: bool(owned(victim.log())), 60, 0.1)
         wait_scored(scores, int(len(ids) * 0.4), 120, *workers)
         require(bool(owned(victim.log())), "the victim holds no partition: nothing to test")
         # kill it while it has scored work not yet committed (else the bound is trivially met)
