@@ -52,7 +52,7 @@ def test_the_key_list_above_is_every_key_the_store_builds() -> None:
     in_lua = set(re.findall(r"prefix \.\. '(:[a-z]+:)'", LUA))
     in_python = set(re.findall(r'f"\{self\._prefix\}(:[a-z]+:)', ONLINE))
     assert in_lua == {":fv:", ":c:", ":ca:", ":t:", ":tf:"}
-    assert in_python == {":progress:", ":tf:"}
+    assert in_python == {":progress:", ":rebuild:", ":tf:"}
     assert not re.findall(r"[a-z]k \.\. '", LUA), "a key built on another key can collide"
 
 
@@ -60,6 +60,7 @@ def test_the_key_list_above_is_every_key_the_store_builds() -> None:
 def test_a_hash_tag_puts_every_key_in_one_slot(prefix: str) -> None:
     ids = [("c1", "t9", "e1", "payments.transactions"), ("cust-8f3a", "term-0042", "tx-2", "x")]
     slots = {key_slot(k.encode()) for i in ids for k in keys_built(prefix, *i)}
+    slots |= {key_slot(f"{prefix}:rebuild:{topic}".encode()) for *_, topic in ids}
     assert slots == {key_slot(b"fs")}
 
 
