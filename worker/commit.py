@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_STALL_S = 1.0  # acknowledgements pending this long: hold input while waiting
 TXN_TIMEOUT_S = 30.0  # given to librdkafka's transaction calls
+TXN_ATTEMPTS = 3  # a retriable commit or abort is made this many times before giving up
 TXN_STUCK_S = 2 * TXN_TIMEOUT_S  # a call still running then is stuck: see worker/watchdog.py
 
 
@@ -175,24 +177,34 @@ class TransactionalCommitter:
             with guard("send_offsets_to_transaction", TXN_STUCK_S):
                 group = self._consumer.consumer_group_metadata()
                 p.send_offsets_to_transaction(next_offsets(records), group, TXN_TIMEOUT_S)
-            with guard("commit_transaction", TXN_STUCK_S):
-                p.commit_transaction(TXN_TIMEOUT_S)
-            self._aborts = 0
-            return True
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
-            if not err.txn_requires_abort():
+            # a timeout or a coordinator moving (a broker restart) is retriable: the open
+            # transaction is aborted and the batch redone, as for an abortable error
+            if not (err.txn_requires_abort() or (err.retriable() and not err.fatal())):
                 raise
-            self._abort(records, str(err))
+            self._abort(records, err.str())
             return False
         finally:
             self._revoked = None
+        try:
+            # a commit that timed out goes on in the background: retried, never aborted
+            # (an abort would then be refused), until it answers or gives up for good
+            _again("commit_transaction", lambda: p.commit_transaction(TXN_TIMEOUT_S), guard)
+            self._aborts = 0
+            return True
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not err.txn_requires_abort():
+                raise
+            self._abort(records, err.str())
+            return False
 
     def _abort(self, records: Sequence[InRecord], why: str) -> None:
         log.warning("aborting transaction and rewinding: %s", why, extra=span(records))
         self._on_abort()
-        with self._watchdog.guard("abort_transaction", TXN_STUCK_S):
-            self._producer.abort_transaction(TXN_TIMEOUT_S)
+        abort = self._producer.abort_transaction
+        _again("abort_transaction", lambda: abort(TXN_TIMEOUT_S), self._watchdog.guard)
         rewind(self._consumer, records)
         self._aborts += 1
         self._backoff(min(0.05 * 2 ** (self._aborts - 1), 2.0))
@@ -206,3 +218,23 @@ class TransactionalCommitter:
     def _note_gone(self, partitions: Sequence[TopicPartition]) -> None:
         if self._revoked is not None:
             self._revoked.update((tp.topic, tp.partition) for tp in partitions)
+
+
+def _again(
+    call: str,
+    run: Callable[[], None],
+    guard: Callable[[str, float], AbstractContextManager[None]],
+    attempts: int = TXN_ATTEMPTS,
+) -> None:
+    """A transactional call, made again while librdkafka says it may be (``retriable``: it timed
+    out, the coordinator moved), each attempt under the watchdog's guard."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with guard(call, TXN_STUCK_S):
+                run()
+            return
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if attempt == attempts or not err.retriable() or err.txn_requires_abort():
+                raise
+            log.warning("%s: %s; trying again (%d of %d)", call, err.str(), attempt + 1, attempts)

@@ -117,10 +117,12 @@ def test_a_worker_holding_only_its_acls_scores_exactly_once_over_sasl_ssl(
     # produced first: a fresh broker's transaction coordinator may take a while to load under
     # load, and the worker then finds its whole input waiting
     produce_stream(events, as_admin, id_prefix=prefix, progress=False, with_labels=False)
-    with running_worker(s, max_events=len(events), idle_timeout_s=120):
+    with running_worker(s, max_events=len(events), idle_timeout_s=120) as result:
         pass
+    assert result["stats"].scored == len(events), result  # the worker's side, then the topic's
     login = broker.client_config(secure.ADMIN, ADMIN_PASSWORD)
-    raw = read_all(broker.bootstrap, s.topic_scores, config=login)
+    # TLS and SCRAM handshakes on two loaded cores: give the read-back time to connect
+    raw = read_all(broker.bootstrap, s.topic_scores, config=login, timeout_s=90)
     scored = [json.loads(v or b"{}")["event_id"] for _, v, _ in raw]
     assert sorted(scored) == sorted(f"{prefix}{i}" for i in events["TRANSACTION_ID"])
     print(f"secure profile: {len(scored)} events scored once over SASL_SSL with worker ACLs only")

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaException
 
 from core.settings import DeliveryMode, RedisFailurePolicy
 from tests.unit.looprig import MODES, Rig, rig, txn
+from worker.commit import TXN_ATTEMPTS
 
 EOS = DeliveryMode.EXACTLY_ONCE
 
@@ -234,6 +235,41 @@ def test_aborted_transaction_is_rewound_backed_off_and_redone(failures: int) -> 
     assert r.scored() == r.every_record()  # no aborted output counted as committed
     assert r.consumer.committed_offsets == {0: 4, 1: 4}
     assert (stats.consumed, stats.batches) == (8, 2)
+
+
+def test_offsets_that_time_out_abort_the_transaction_and_the_batch_is_redone() -> None:
+    """A broker restart times out ``send_offsets_to_transaction`` (retriable): the worker
+    aborts and redoes the batch instead of stopping (it used to exit on this)."""
+    r = rig(EOS, two_partitions(4))
+    r.producer.time_out("send_offsets_to_transaction", 1)
+
+    stats = r.run()
+
+    assert [t.committed for t in r.producer.transactions] == [False, True, True]
+    assert r.scored() == r.every_record() and len(reread(r)) == 4
+    assert r.consumer.committed_offsets == {0: 4, 1: 4}
+    assert (stats.consumed, stats.batches) == (8, 2)
+
+
+def test_a_commit_that_times_out_is_retried_not_aborted() -> None:
+    r = rig(EOS, two_partitions(4))
+    r.producer.time_out("commit_transaction", TXN_ATTEMPTS - 1)
+
+    r.run()
+
+    assert [t.committed for t in r.producer.transactions] == [True, True]
+    assert r.producer.aborts == 0 and reread(r) == set()
+    assert r.consumer.committed_offsets == {0: 4, 1: 4}
+
+
+def test_a_commit_that_keeps_timing_out_stops_the_worker() -> None:
+    r = rig(EOS, two_partitions(4))
+    r.producer.time_out("commit_transaction", TXN_ATTEMPTS)
+
+    with pytest.raises(KafkaException, match="timed out"):
+        r.run()
+
+    assert r.producer.visible == [] and r.consumer.committed_offsets == {}
 
 
 def test_a_transaction_error_that_needs_no_abort_stops_the_worker() -> None:
