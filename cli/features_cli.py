@@ -9,7 +9,7 @@ where it stopped; ``--fresh`` starts over.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -20,7 +20,8 @@ from rich.markup import escape
 from core.errors import StartupError
 from core.kafka import check_topics
 from core.settings import Settings
-from decision.rebuild import HORIZON_MS, rebuild
+from decision.history import HORIZON_MS, retention_warnings
+from decision.rebuild import rebuild
 from features.online import StoreUnavailable
 from features.open import open_store
 from models.cli_common import steps
@@ -53,6 +54,8 @@ def rebuild_cmd(
     try:
         check_topics(settings, [settings.topic_transactions, settings.topic_labels])
         store = open_store(settings)
+        for warning in retention_warnings(settings):
+            err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
         with steps() as (tick, say):
             say("replaying the labels, then the transactions")
             stats = rebuild(settings, store, since_ms=since_ms, fresh=fresh, progress=tick)
@@ -70,3 +73,12 @@ def rebuild_cmd(
         + ("; resumed an interrupted rebuild" if stats.resumed else "")
         + ("" if since is not None else f"; horizon {HORIZON_MS // 86_400_000} days")
     )
+    if stats.history_since_ms is not None:
+        typer.echo(f"the store holds every event {_since(stats.history_since_ms)}")
+
+
+def _since(ms: int) -> str:
+    if ms == 0:
+        return "the topics ever held (history mark 0)"
+    when = datetime.fromtimestamp(ms / 1000, UTC)
+    return f"from {when:%Y-%m-%d %H:%M:%S} UTC on (history mark {ms})"

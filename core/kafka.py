@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource  # not re-exported for mypy
 from confluent_kafka.admin._metadata import ClusterMetadata
+from confluent_kafka.admin._resource import ResourceType
 
 from core.errors import StartupError
 from core.kafka_errors import SILENT_LOG, ErrorLatch, client_config, diagnose_client
@@ -244,3 +246,23 @@ def _denied(meta: ClusterMetadata, topic: str) -> bool:
     found = meta.topics.get(topic)
     err = found.error if found is not None else None
     return err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def retention_ms(settings: Settings, topics: Sequence[str]) -> dict[str, int | None]:
+    """Each topic's ``retention.ms`` (-1: kept forever); None where it could not be read (no
+    DescribeConfigs grant, a broker not answering): the caller words its own warning."""
+    admin = AdminClient(client_config(settings, logger=SILENT_LOG))
+    asked = {t: ConfigResource(ResourceType.TOPIC, t) for t in topics}
+    found: dict[str, int | None] = dict.fromkeys(topics)
+    try:
+        futures = admin.describe_configs(list(asked.values()), request_timeout=10)
+    except KafkaException:
+        return found
+    for topic, resource in asked.items():
+        try:
+            entry = futures[resource].result(timeout=15).get("retention.ms")
+        except (KafkaException, TimeoutError):
+            continue
+        if entry is not None and entry.value is not None:
+            found[topic] = int(entry.value)
+    return found

@@ -86,6 +86,12 @@ class Reason(_Frozen):
     text: str
 
 
+PARTIAL = (
+    "Scored on windows missing part of their history: the feature store lost its state (Redis "
+    "restarted empty or replaced) and has not been rebuilt (fraudscore features rebuild)"
+)
+
+
 class Alert(_Frozen):
     """A flagged transaction on ``fraud.alerts``. Never carries a card number."""
 
@@ -102,6 +108,7 @@ class Alert(_Frozen):
     model_version: str
     reasons: tuple[Reason, ...]
     degraded: bool = Field(False, description="Scored with default features (Redis unavailable)")
+    partial_history: bool = Field(False, description=PARTIAL)
     rules: tuple[str, ...] = Field(
         (), description="Ids of the policy's active rules that matched, in policy order"
     )
@@ -135,6 +142,7 @@ class ScoreRecord(_Frozen):
     model_version: str
     alerted: bool
     degraded: bool = False
+    partial_history: bool = Field(False, description=PARTIAL)
     challenger_version: str | None = Field(
         None, description="Shadow model scored on the same features; never affects alerts"
     )

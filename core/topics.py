@@ -47,13 +47,18 @@ Outcome = Literal["created", "exists", "retry"]
 # client-side errors that mean "broker not reachable yet", worth retrying until the deadline
 _TRANSIENT = frozenset({KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN})
 
+# The input topics are what a feature rebuild replays (decision/history.py: 44 days of them),
+# so they are kept 90 days, not the broker's default 7; on a topic that exists already this is
+# not applied (the worker warns at start-up; docs/operations.md says how to raise it).
+INPUT_RETENTION = {"retention.ms": str(90 * 86_400_000)}
+
 DEFAULT_TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("payments.transactions", 4),
+    TopicSpec("payments.transactions", 4, config=INPUT_RETENTION),
     TopicSpec("payments.transactions.dlq", 1),
     TopicSpec("fraud.alerts", 4),
     TopicSpec("fraud.scores", 4),
     TopicSpec("fraud.samples", 1),
-    TopicSpec("fraud.labels", 1),
+    TopicSpec("fraud.labels", 1, config=INPUT_RETENTION),
     TopicSpec("fraud.drift", 1),
 )
 

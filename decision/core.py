@@ -54,6 +54,7 @@ class Decisions:
     model_version: str
     threshold: float
     degraded: bool = False
+    partial: npt.NDArray[np.bool_] | None = None  # rows scored on partial windows, if any
     reasons: dict[int, tuple[Reason, ...]] = field(default_factory=dict)
     tiers: dict[int, Tier] = field(default_factory=dict)
     challenger_version: str | None = None
@@ -83,6 +84,7 @@ def decide(
     *,
     top_k: int,
     degraded: bool = False,
+    partial: npt.NDArray[np.bool_] | None = None,
     challenger: ScoringModel | None = None,
     rules: Ruleset | None = None,
     lists: ListSnapshot | None = None,
@@ -103,7 +105,7 @@ def decide(
     severity = model_severity(scores, model.threshold, model.block_threshold)
     flagged = np.flatnonzero(severity)
     tiers: dict[int, Tier] = {i: TIERS[int(severity[i])] for i in flagged.tolist()}
-    d = Decisions(events, x, scores, model.version, model.threshold, degraded)
+    d = Decisions(events, x, scores, model.version, model.threshold, degraded, partial)
     if rules is not None:
         model_actions: list[Action] = [tiers.get(i, "allow") for i in range(len(events))]
         applied = rules.apply(events, x, scores, model_actions)

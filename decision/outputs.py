@@ -63,6 +63,7 @@ def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rat
     """The batch's output records, in event order: alert (if flagged), score record, sample."""
     out = Routed()
     challenger = d.challenger_scores
+    partial = [False] * len(d) if d.partial is None else d.partial.tolist()
     for i, ev in enumerate(d.events):
         s, key, origin = float(d.scores[i]), ev.customer_id.encode(), origins[i]
         tier = d.tiers.get(i)
@@ -76,6 +77,7 @@ def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rat
                 model_version=d.model_version,
                 reasons=d.reasons[i],
                 degraded=d.degraded,
+                partial_history=partial[i],
                 rules=d.fired.get(i, ()),
                 policy_version=d.policy_version,
             )
@@ -90,6 +92,7 @@ def route(d: Decisions, origins: Sequence[Origin], topics: Topics, *, sample_rat
             model_version=d.model_version,
             alerted=tier is not None,
             degraded=d.degraded,
+            partial_history=partial[i],
             challenger_version=d.challenger_version,
             challenger_score=float(challenger[i]) if challenger is not None else None,
             decision=d.action(i),

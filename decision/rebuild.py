@@ -14,7 +14,8 @@ Events are decoded and bounded in time exactly as the worker does, and those it 
 change nothing here either. Nothing is produced and no group offset moves. The script is
 idempotent per event id, so a rebuild run twice, or over events the store already holds, leaves
 the same state; progress is kept per partition under ``<prefix>:rebuild:<topic>`` after every
-batch, so a stopped rebuild resumes where it was.
+batch, so a stopped rebuild resumes where it was. When it ends, the store's history mark says
+from which event time it holds every event (``decision.history``).
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from core.reading import partitions, reader
 from core.records import to_records
 from core.settings import Settings
 from decision.features import parse_labels, store_events
+from decision.history import HORIZON_MS, mark_rebuilt
 from features.online import OnlineStore
-from features.registry import DAY_MS, LABEL_DELAY_DAYS, WINDOWS_DAYS
 
-# what a window can reach back: the longest window, the label delay, the store's slack
-HORIZON_MS = (max(WINDOWS_DAYS) + LABEL_DELAY_DAYS + 7) * DAY_MS
 BATCH = 2000
+FROM = -1  # the progress's entry for the earliest event time replayed (no partition is -1)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -49,6 +49,7 @@ class RebuildStats:
     rejected: int = 0  # records the worker dead-letters: they change no window
     resumed: bool = False
     seconds: float = 0.0
+    history_since_ms: int | None = None  # the store's history mark after the rebuild
 
 
 def rebuild(
@@ -74,6 +75,9 @@ def rebuild(
         topic = settings.topic_transactions
         done = {} if fresh else store.rebuild_progress(topic)
         stats.resumed = bool(done)
+        # the earliest event time replayed so far (0: every partition from offset 0): the
+        # history mark the rebuild leaves, kept in the progress under FROM across a resume
+        first_ms = done.pop(FROM, None)
         since = int(clock() * 1000) - HORIZON_MS if since_ms is None else since_ms
         starts = _starts(consumer, topic, since, done)
         ends = {tp.partition: watermarks(consumer, tp)[1] for tp in starts}
@@ -82,6 +86,8 @@ def rebuild(
         left = [tp for tp in starts if tp.offset < ends[tp.partition]]
         consumer.assign(left)
         seen = 0
+        if not stats.resumed and all(tp.offset == 0 for tp in starts):
+            first_ms = 0  # every partition from its first record ever: all history
         open_parts = {tp.partition for tp in left}
         while open_parts:
             # never ask for more than is left: consume() waits for the count or the timeout
@@ -98,15 +104,23 @@ def rebuild(
                 now_ms=clock() * 1000,
                 max_ahead_s=settings.max_event_ahead_s,
             )
-            store.enrich_checked(store_events([ev for _, ev in good]))  # refusals change nothing
+            events = store_events([ev for _, ev in good])
+            store.enrich_checked(events)  # refusals change nothing
+            if events:
+                low = min(e.event_ms for e in events)
+                first_ms = low if first_ms is None else min(first_ms, low)
             stats.transactions += len(good)
             stats.rejected += len(dead)
             last = {r.partition: r.offset + 1 for r in records}
-            store.save_rebuild_progress(topic, last)
+            store.save_rebuild_progress(
+                topic, last if first_ms is None else {**last, FROM: first_ms}
+            )
             open_parts -= {p for p, nxt in last.items() if nxt >= ends[p]}
             seen += len(records)
             report("transactions", seen, total)
         store.save_rebuild_progress(topic, {}, finished=True)
+        if first_ms is not None:
+            stats.history_since_ms = mark_rebuilt(store, first_ms).since_ms
     finally:
         consumer.close()
     stats.seconds = time.monotonic() - started

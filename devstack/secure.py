@@ -215,6 +215,8 @@ def worker_acls(
     literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
     return [
         *(allow(ResourceType.TOPIC, t, AclOperation.READ, literal) for t in reads),
+        # the start-up retention check reads the input topics' retention.ms
+        *(allow(ResourceType.TOPIC, t, AclOperation.DESCRIBE_CONFIGS, literal) for t in reads),
         *(allow(ResourceType.TOPIC, t, AclOperation.WRITE, literal) for t in writes),
         allow(ResourceType.GROUP, group_prefix, AclOperation.READ, prefixed),
         allow(ResourceType.TRANSACTIONAL_ID, transactional_prefix, AclOperation.WRITE, prefixed),

@@ -11,7 +11,8 @@ degrade) decides, instead of a client default blocking for a minute.
 Keys (prefix ``fs`` by default): ``fs:c:<customer>`` customer events (zset, score = event ms,
 member = ``event_id:cents``), ``fs:t:<terminal>`` terminal events, ``fs:tf:<terminal>`` terminal
 events labelled fraud, ``fs:fv:<event_id>`` the raw aggregates an event got and its content's
-fingerprint (TTL), so a replay returns them unchanged and a reused id is told apart. Sets are
+fingerprint (TTL), so a replay returns them unchanged and a reused id is told apart;
+``fs:state`` the history mark (``History``: from when the windows are whole). Sets are
 pruned in event time past the longest window, and every key has a TTL, so memory stays bounded.
 
 Redis Cluster (``connect(cluster=True)``, docs/scaling.md): the prefix carries a hash tag, so
@@ -100,6 +101,13 @@ class StoreEvent:
     fingerprint: str = ""
 
 
+class History(NamedTuple):
+    """The store's history mark: it holds every event from ``since_ms`` (event time; 0: all)."""
+
+    since_ms: int
+    by: str  # "first start", "rebuild", "first batch" (the store held no mark: it was emptied)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreLabel:
     event_id: str
@@ -110,7 +118,7 @@ class StoreLabel:
 
 def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
     """Every key ``velocity.lua`` may touch for ``events``, once each (its KEYS in cluster mode)."""
-    keys: dict[str, None] = {}
+    keys: dict[str, None] = {f"{prefix}:state": None}
     for e in events:
         keys[f"{prefix}:fv:{e.event_id}"] = None
         keys[f"{prefix}:c:{e.customer_id}"] = None
@@ -183,6 +191,8 @@ class OnlineStore:
         self._cache_ttl_s = cache_ttl_s
         self._max_ahead_s, self._clock = max_ahead_s, clock
         self._script = batch_client.register_script(_SCRIPT)
+        # the history mark as of the last batch (``history``); None before the first
+        self.history_since: int | None = None
 
     def ping(self) -> None:
         """PING; on a cluster, a key read on the tag's slot: its owner is the node we need."""
@@ -228,7 +238,7 @@ class OnlineStore:
             ]
         keys = batch_keys(self._prefix, events) if self._cluster else []
         try:
-            blob, *conflicts = self._script(keys=keys, args=args)
+            blob, since, *conflicts = self._script(keys=keys, args=args)
         except FAILED as exc:
             if (reason := _refusal(exc)) is not None:
                 raise StoreRefused(reason) from exc
@@ -236,7 +246,34 @@ class OnlineStore:
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
         for w in WINDOWS_DAYS:
             raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
+        self.history_since = int(since)
         return raw, [int(i) for i in conflicts]
+
+    def history(self) -> History | None:
+        """The history mark: from which event time the store holds every event, and who said
+        so; None when the store has none (new, or emptied since it was marked)."""
+        try:
+            mark = self._client.hgetall(f"{self._prefix}:state")
+        except FAILED as exc:
+            raise StoreUnavailable(f"Redis history mark read failed: {exc}") from exc
+        if b"since" not in mark:
+            return None
+        by = mark.get(b"by", b"")
+        return History(int(mark[b"since"]), by.decode() if isinstance(by, bytes) else str(by))
+
+    def mark_history(self, since_ms: int, by: str, *, only_if_absent: bool = False) -> History:
+        """Set the history mark (``only_if_absent``: unless there is one); return the mark now
+        in force. The mark has no TTL: it goes only with the store's contents."""
+        key = f"{self._prefix}:state"
+        try:
+            if not only_if_absent:
+                self._client.hset(key, mapping={"since": since_ms, "by": by})
+            elif self._client.hsetnx(key, "since", since_ms):
+                self._client.hset(key, "by", by)
+        except FAILED as exc:
+            raise StoreUnavailable(f"Redis history mark write failed: {exc}") from exc
+        mark = self.history()
+        return mark if mark is not None else History(since_ms, by)
 
     def exchange_progress(self, topic: str, mine: dict[int, str]) -> dict[str, str]:
         """Publish this worker's per-partition progress, return every partition's (one trip)."""

@@ -4,7 +4,8 @@
 --       the latest time pruning may act on), then 6 values per event: event_id, customer_id,
 --       terminal_id, event time (ms since epoch, UTC), amount (cents), content fingerprint.
 -- Returns {one string: per event, 12 little-endian doubles in registry.RAW_COLUMNS order,
---          then the 0-based indices of events whose id was seen with another fingerprint}.
+--          the store's history mark (below), then the 0-based indices of events whose id was
+--          seen with another fingerprint}.
 -- An event seen before (its feature blob is cached) gets its first answer back and changes
 -- nothing, so a replay gives the same features and leaves the windows as one pass did. The
 -- blob is stored with the event's fingerprint after it: an id seen again with other content is
@@ -24,6 +25,24 @@ local delay = tonumber(ARGV[4])
 local horizon = tonumber(ARGV[6])
 local out, conflicts = {}, {}
 local BLOB = 96  -- 12 doubles
+local count = tonumber(ARGV[5])
+
+-- The history mark: the event time (ms) from which this store holds every event, 0 when it
+-- holds them all. Start-up and the rebuild set it (decision/history.py); a store without one
+-- was emptied or replaced since, and is marked here, at its first batch, from that batch's
+-- earliest event: the events whose windows reach back past the mark are flagged at once.
+local state = prefix .. ':state'
+local since = redis.call('HGET', state, 'since')
+if not since then
+  since = ARGV[10]
+  for i = 1, count - 1 do
+    local ts = ARGV[10 + i * 6]
+    if tonumber(ts) < tonumber(since) then
+      since = ts
+    end
+  end
+  redis.call('HSET', state, 'since', since, 'by', 'first batch')
+end
 
 local function cents_of(member)
   return tonumber(string.match(member, ':(%-?%d+)$'))
@@ -107,7 +126,7 @@ local function terminal_windows(tk, fk, eid, ts)
   return res
 end
 
-for i = 0, tonumber(ARGV[5]) - 1 do
+for i = 0, count - 1 do
   local b = 7 + i * 6
   local eid, cid, tid = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local ts, cents, fp = tonumber(ARGV[b + 3]), ARGV[b + 4], ARGV[b + 5]
@@ -129,7 +148,7 @@ for i = 0, tonumber(ARGV[5]) - 1 do
   end
   out[#out + 1] = blob
 end
-local reply = {table.concat(out)}
+local reply = {table.concat(out), tonumber(since)}
 for j = 1, #conflicts do
   reply[#reply + 1] = conflicts[j]
 end

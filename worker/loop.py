@@ -33,6 +33,7 @@ from core.records import InRecord, OutRecord, next_offsets, span, to_records
 from core.settings import DeliveryMode, RedisFailurePolicy, Settings
 from decision.core import Decisions, decide
 from decision.features import degraded_for, degraded_raw, store_events
+from decision.history import partial_for
 from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
 from decision.rules import Ruleset
@@ -208,6 +209,7 @@ class Worker:
                 top_k=self.s.reasons_top_k,
                 challenger=self.challenger(),
                 degraded=degraded,
+                partial=None if degraded else partial_for(events, self.store.history_since),
                 rules=self.policy(),
                 lists=self.lists(),
             )

@@ -33,6 +33,11 @@ class WorkerMetrics:
             "fraudscore_dead_letters", "Records dead-lettered", ["stage"], registry=r
         )
         self.degraded = Counter("fraudscore_events_degraded", "Scored with defaults", registry=r)
+        self.partial = Counter(
+            "fraudscore_events_partial_history",
+            "Scored on windows missing history (the store lost its state)",
+            registry=r,
+        )
         self.samples = Counter("fraudscore_samples", "Samples published for drift", registry=r)
         self.redis_errors = Counter("fraudscore_redis_errors", "Failed Redis calls", registry=r)
         self.aborted = Counter(
@@ -104,6 +109,8 @@ class WorkerMetrics:
         self.samples.inc(scored.sampled)
         if d.degraded:
             self.degraded.inc(len(d))
+        if d.partial is not None:
+            self.partial.inc(int(d.partial.sum()))
         for out in dead:
             self.dead_letters.labels(dict(out.headers).get("stage", b"?").decode()).inc()
         self.alerts.labels("any").inc(scored.alerts)

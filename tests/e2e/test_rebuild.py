@@ -20,7 +20,7 @@ from core.reading import read_to_end, reader
 from core.settings import Settings
 from decision.features import parse_labels
 from decision.rebuild import rebuild
-from features.online import StoreEvent
+from features.online import History, StoreEvent
 from features.open import open_store
 from simulator.produce import produce_stream
 from tests.e2e.helpers import e2e_settings, running_worker
@@ -74,9 +74,11 @@ def test_a_store_rebuilt_from_the_topics_gives_the_features_the_worker_built(
     def namespace(suffix: str) -> Settings:
         return s.model_copy(update={"redis_key_prefix": f"{unique_name}-{suffix}"})
 
+    assert worker_store.history() == History(0, "first start"), "a new group on a whole topic"
     rebuilt = rebuild(namespace("b"), open_store(namespace("b")), since_ms=0)
     assert rebuilt.transactions == stats.transactions and not rebuilt.resumed
     assert rebuilt.labels == stats.labels
+    assert rebuilt.history_since_ms == 0, "replayed from offset 0: the store holds all history"
 
     def stop_after_first_batch(stage: str, done: int, _total: int) -> None:
         if stage == "transactions" and done > 0:
@@ -87,6 +89,7 @@ def test_a_store_rebuilt_from_the_topics_gives_the_features_the_worker_built(
         rebuild(namespace("c"), resumed_store, since_ms=0, progress=stop_after_first_batch)
     second = rebuild(namespace("c"), resumed_store, since_ms=0)
     assert second.resumed and 0 < second.transactions < stats.transactions
+    assert second.history_since_ms == 0, "the resumed rebuild knows its first run's start"
 
     probes = _probes(later)
     expected = worker_store.enrich(probes)
@@ -105,6 +108,7 @@ def test_a_store_rebuilt_from_the_topics_gives_the_features_the_worker_built(
     done = CliRunner().invoke(app, ["features", "rebuild", "--since", "1970-01-02"], env=env)
     assert done.exit_code == 0, done.output
     assert f"{stats.labels:,} labels and {stats.transactions:,} transactions in" in done.output
+    assert "the store holds every event the topics ever held" in done.output
     assert np.isclose(open_store(namespace("d")).enrich(probes), expected).all()
     print(
         f"rebuild: {rebuilt.transactions:,} transactions and {rebuilt.labels:,} labels in "

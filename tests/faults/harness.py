@@ -264,12 +264,14 @@ class Scenario:
 
 
 class RedisServer:
-    """A redis-server of the test's own (never the shared one): freeze, kill, restart empty."""
+    """A redis-server of the test's own (never the shared one): freeze, kill, restart (empty,
+    or from its append-only file with ``aof``)."""
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.popen: subprocess.Popen[bytes] | None = None
+        self.aof = False  # True: an append-only file (fsync every second), as shipped
 
     @property
     def url(self) -> str:
@@ -278,7 +280,9 @@ class RedisServer:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        cmd += ["--appendonly", "no", "--dir", str(self.workdir)]
+        aof = ["--appendonly", "yes", "--appendfsync", "everysec"]
+        cmd += aof if self.aof else ["--appendonly", "no"]
+        cmd += ["--dir", str(self.workdir)]
         with (self.workdir / "redis.log").open("ab") as log:
             self.popen = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

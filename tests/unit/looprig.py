@@ -101,6 +101,7 @@ class FakeStore:
         self.progress: list[dict[int, str]] = []
         self._enrich_failures = self._pings_after = self._ping_failures = 0
         self.refused: set[str] = set()
+        self.history_since: int | None = 0  # the history mark: every event held
 
     def fail_enrich(self, n: int, *, pings: int = 0) -> None:
         self._enrich_failures, self._pings_after = n, pings

@@ -114,6 +114,15 @@ def test_volumes_declared_and_mounted(compose: dict[str, Any], services: dict[st
         assert mounted <= declared
 
 
+def test_redis_keeps_its_windows_in_an_aof_on_a_volume(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    command = " ".join(services["redis"]["command"])
+    assert "--appendonly yes --appendfsync everysec" in command
+    assert "redis-data:/data" in services["redis"]["volumes"]  # the image's working directory
+    assert "redis-data" in compose["volumes"]
+
+
 def test_app_environment_points_at_compose_services(services: dict[str, Any]) -> None:
     env = services["worker"]["environment"]
     assert env["FRAUDSCORE_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"

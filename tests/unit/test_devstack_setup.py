@@ -106,13 +106,14 @@ def test_kafka_pid_marker_is_the_config_path(settings: DevstackSettings) -> None
     assert spec.pid_file == settings.state_dir() / "kafka" / "kafka.pid"
 
 
-def test_redis_command_has_persistence_off_and_loopback(tmp_path: Path) -> None:
+def test_redis_command_keeps_an_aof_and_listens_on_loopback(tmp_path: Path) -> None:
     cmd = redis.redis_command("/usr/bin/redis-server", 31379, tmp_path)
     joined = " ".join(cmd)
     assert "--port 31379" in joined
     assert "--bind 127.0.0.1" in joined
     assert cmd[cmd.index("--save") + 1] == ""
-    assert "--appendonly no" in joined
+    assert "--appendonly yes --appendfsync everysec" in joined
+    assert cmd[cmd.index("--dir") + 1] == str(tmp_path)
     assert "--daemonize no" in joined
 
 
