@@ -1,4 +1,9 @@
-"""``fraudscore features rebuild``: the feature store's windows rebuilt from the topics.
+"""``fraudscore features``: the feature store's windows rebuilt from the topics, and audited.
+
+``verify`` recomputes a sample of the features the workers served (the samples topic) with the
+training code, from the transactions and labels topics, and lists what differs (exit 1).
+
+``rebuild``:
 
 For a Redis that restarted empty (or was replaced): the labels and transactions topics are
 replayed into it through the workers' own batch script, over the features' horizon (44 days of
@@ -25,9 +30,12 @@ from decision.rebuild import rebuild
 from features.online import StoreUnavailable
 from features.open import open_store
 from models.cli_common import steps
+from models.errors import DataError
+from monitoring.state_audit import audit
 
 app = typer.Typer(
-    help="The feature store: rebuild its windows from the topics.", no_args_is_help=True
+    help="The feature store: rebuild its windows from the topics, audit what it served.",
+    no_args_is_help=True,
 )
 err = Console(stderr=True)
 
@@ -82,3 +90,43 @@ def _since(ms: int) -> str:
         return "the topics ever held (history mark 0)"
     when = datetime.fromtimestamp(ms / 1000, UTC)
     return f"from {when:%Y-%m-%d %H:%M:%S} UTC on (history mark {ms})"
+
+
+@app.command("verify")
+def verify_cmd(
+    sample: Annotated[int, typer.Option(min=1, help="Served events to check")] = 1000,
+    seed: Annotated[int, typer.Option(help="Which random sample (the same seed, the same)")] = 0,
+    show: Annotated[int, typer.Option(min=0, help="Mismatches to list")] = 20,
+) -> None:
+    """Recompute sampled served events' features from the topics and compare (exit 1: skew).
+
+    The served features are those on the samples topic (FRAUDSCORE_SAMPLE_RATE of the events);
+    each is recomputed with the training code from the transactions and labels topics.
+
+    Example: fraudscore features verify --sample 500
+    """
+    settings = Settings()
+    try:
+        check_topics(
+            settings,
+            [settings.topic_transactions, settings.topic_labels, settings.topic_samples],
+        )
+        with steps() as (tick, say):
+            say("reading the samples, transactions and labels topics")
+            report = audit(settings, sample=sample, seed=seed, tick=tick)
+    except (StartupError, KafkaException, DataError) as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"checked {report.checked:,} served events ({report.eligible:,} of {report.served:,} "
+        f"sampled have their whole history on the topics): "
+        f"{report.mismatched_events:,} with features other than the training code's"
+    )
+    for m in report.mismatches[:show]:
+        typer.echo(f"  {m.event_id}  {m.feature}: served {m.served:g}, recomputed {m.recomputed:g}")
+    if report.by_feature:
+        counts = ", ".join(f"{name} {n:,}" for name, n in sorted(report.by_feature.items()))
+        typer.echo(f"mismatches by feature: {counts}")
+    if report.checked == 0:
+        raise _fail("no served event to check: is FRAUDSCORE_SAMPLE_RATE 0, or the topics empty?")
+    if not report.clean:
+        raise typer.Exit(1)

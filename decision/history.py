@@ -32,13 +32,10 @@ from core.reading import partitions, reader
 from core.settings import Settings
 from decision.features import event_ms
 from features.online import History, OnlineStore
-from features.registry import DAY_MS, LABEL_DELAY_DAYS, WINDOWS_DAYS
+from features.registry import DAY_MS, REACH_MS
 
 log = logging.getLogger(__name__)
 
-# how far back an event's windows reach: the customer's 30 days; the terminal's 30 days, read
-# 7 days (the label delay) back
-REACH_MS = (max(WINDOWS_DAYS) + LABEL_DELAY_DAYS) * DAY_MS
 # what a rebuild replays: the reach, and the store's 7 days of slack for late events
 HORIZON_MS = REACH_MS + 7 * DAY_MS
 

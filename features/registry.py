@@ -22,6 +22,9 @@ import numpy.typing as npt
 WINDOWS_DAYS: tuple[int, ...] = (1, 7, 30)
 LABEL_DELAY_DAYS = 7
 DAY_MS = 86_400_000
+# how far back an event's features reach: the customer's 30 days; the terminal's 30 days, read
+# the label delay (7 days) back
+REACH_MS = (max(WINDOWS_DAYS) + LABEL_DELAY_DAYS) * DAY_MS
 
 Entity = Literal["transaction", "customer", "terminal"]
 FloatArray = npt.NDArray[np.float64]

@@ -22,11 +22,11 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
-from decision.history import REACH_MS
 from decision.rebuild import RebuildStats, rebuild
 from features.offline import compute_features
 from features.online import History
 from features.open import open_store
+from features.registry import REACH_MS
 from tests.faults.harness import RedisServer, Scenario, wait_until
 from tests.faults.readback import Rec, TopicTail, audit, finish, wait_scored
 from tests.faults.streams import Feeder, Stream, produce

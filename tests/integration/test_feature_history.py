@@ -22,7 +22,6 @@ from core.settings import Settings
 from core.topics import INPUT_RETENTION, TopicSpec, ensure_topics
 from decision.history import (
     HORIZON_MS,
-    REACH_MS,
     claim_history,
     mark_rebuilt,
     partial_for,
@@ -30,7 +29,7 @@ from decision.history import (
 )
 from features.online import History, StoreEvent
 from features.open import open_store
-from features.registry import DAY_MS
+from features.registry import DAY_MS, REACH_MS
 
 pytestmark = pytest.mark.integration
 

@@ -144,6 +144,19 @@ def test_drift_sidecar_runs_once_with_its_own_port(
     assert {config["FRAUDSCORE_MODEL_DIR"], config["FRAUDSCORE_REPORTS_DIR"]} <= mounts
 
 
+def test_the_state_audit_runs_daily_and_fails_its_job_on_skew(
+    manifests: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    cron = manifests[("CronJob", "fraudscore-state-audit")]["spec"]
+    assert len(cron["schedule"].split()) == 5 and cron["schedule"].split()[2:] == ["*"] * 3
+    job = cron["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and cron["concurrencyPolicy"] == "Forbid"
+    (c,) = job["template"]["spec"]["containers"]
+    assert c["command"][:3] == ["fraudscore", "features", "verify"]
+    refs = {next(iter(r.values()))["name"] for r in c["envFrom"]}
+    assert refs == {"fraudscore-settings", "fraudscore-secrets"}
+
+
 def test_autoscalers_stop_at_the_partition_count(
     manifests: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
