@@ -222,8 +222,7 @@ class FakeProducer:
 
     Controls: ``fail_deliveries(topic)``, ``hold_acks(flushes)`` (``flush`` returns what is still
     pending, ``poll`` delivers nothing, for that many flushes), ``queue_full(produces)``
-    (``BufferError``), ``fail_commits(n, abortable=)``, ``time_out(call, n)``, ``on_flush``
-    (runs first in every flush).
+    (``BufferError``), ``fail_commits(n, abortable=)``, ``on_flush`` (runs first in every flush).
     Views: ``visible`` (read_committed), ``aborted``, ``transactions``, ``aborts``.
     """
 
@@ -241,7 +240,6 @@ class FakeProducer:
         self._failed_in_txn = False
         self._held = self._buffer_errors = self._commit_failures = 0
         self._abortable = True
-        self._timeouts: dict[str, int] = {}
 
     # -- test controls ----------------------------------------------------------------------
     def fail_deliveries(self, topic: str, code: int = KafkaError._MSG_TIMED_OUT) -> None:
@@ -255,17 +253,6 @@ class FakeProducer:
 
     def fail_commits(self, n: int, *, abortable: bool = True) -> None:
         self._commit_failures, self._abortable = n, abortable
-
-    def time_out(self, call: str, n: int) -> None:
-        """The next ``n`` calls of ``call`` (``send_offsets_to_transaction`` or
-        ``commit_transaction``) time out, as during a broker restart: a retriable error, the
-        transaction left as it was."""
-        self._timeouts[call] = n
-
-    def _timed_out(self, call: str) -> None:
-        if self._timeouts.get(call, 0) > 0:
-            self._timeouts[call] -= 1
-            raise _error(KafkaError._TIMED_OUT, f"{call}: timed out", retriable=True)
 
     @property
     def aborts(self) -> int:
@@ -334,13 +321,11 @@ class FakeProducer:
         self, positions: list[TopicPartition], group_metadata: object, timeout: float | None = None
     ) -> None:
         self._require_txn("send_offsets_to_transaction")
-        self._timed_out("send_offsets_to_transaction")
         assert group_metadata == "group-metadata", group_metadata
         self._offsets.update({tp.partition: tp.offset for tp in positions})
 
     def commit_transaction(self, timeout: float | None = None) -> None:
         self._require_txn("commit_transaction")
-        self._timed_out("commit_transaction")
         self._deliver()  # commit flushes first
         if self._failed_in_txn:
             raise _error(KafkaError._STATE, "an output failed", txn_requires_abort=True)

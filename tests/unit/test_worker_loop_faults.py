@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from core.settings import DeliveryMode, RedisFailurePolicy
 from tests.unit.looprig import MODES, Rig, rig, txn
@@ -237,11 +237,26 @@ def test_aborted_transaction_is_rewound_backed_off_and_redone(failures: int) -> 
     assert (stats.consumed, stats.batches) == (8, 2)
 
 
+def time_out(r: Rig, call: str, n: int) -> None:
+    """The next ``n`` calls of the producer's ``call`` time out, as during a broker restart: a
+    retriable error, the transaction left as it was."""
+    real, left = getattr(r.producer, call), [n]
+
+    def timing_out(*args: object) -> object:
+        if left[0] > 0:
+            left[0] -= 1
+            err = KafkaError(KafkaError._TIMED_OUT, f"{call}: timed out", retriable=True)
+            raise KafkaException(err)
+        return real(*args)
+
+    setattr(r.producer, call, timing_out)
+
+
 def test_offsets_that_time_out_abort_the_transaction_and_the_batch_is_redone() -> None:
     """A broker restart times out ``send_offsets_to_transaction`` (retriable): the worker
     aborts and redoes the batch instead of stopping (it used to exit on this)."""
     r = rig(EOS, two_partitions(4))
-    r.producer.time_out("send_offsets_to_transaction", 1)
+    time_out(r, "send_offsets_to_transaction", 1)
 
     stats = r.run()
 
@@ -253,7 +268,7 @@ def test_offsets_that_time_out_abort_the_transaction_and_the_batch_is_redone() -
 
 def test_a_commit_that_times_out_is_retried_not_aborted() -> None:
     r = rig(EOS, two_partitions(4))
-    r.producer.time_out("commit_transaction", TXN_ATTEMPTS - 1)
+    time_out(r, "commit_transaction", TXN_ATTEMPTS - 1)
 
     r.run()
 
@@ -264,7 +279,7 @@ def test_a_commit_that_times_out_is_retried_not_aborted() -> None:
 
 def test_a_commit_that_keeps_timing_out_stops_the_worker() -> None:
     r = rig(EOS, two_partitions(4))
-    r.producer.time_out("commit_transaction", TXN_ATTEMPTS)
+    time_out(r, "commit_transaction", TXN_ATTEMPTS)
 
     with pytest.raises(KafkaException, match="timed out"):
         r.run()
