@@ -27,7 +27,7 @@ TARGET_RULES_RATIO = 0.8  # ... and under a 50-rule policy >= 0.8x the throughpu
 @dataclass(frozen=True)
 class VariantResult:
     """One measured run. ``key`` names its role: worker, worker_target_rate,
-    worker_near_saturation, naive, passthrough."""
+    worker_near_saturation, naive, passthrough, rebuild (a feature rebuild's replay rate)."""
 
     key: str
     name: str

@@ -32,6 +32,8 @@ from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
 from core.settings import Settings
+from decision.rebuild import rebuild
+from features.open import open_store
 from models import registry
 from models.bundle import load_bundle
 from models.scorer import Backend
@@ -161,7 +163,8 @@ class Runner:
             sat = harness.saturation(
                 s, backlog, backend=o.backend, log_dir=self.log_dir, loaded=loaded, scored=scored
             )
-        results.append(sat)
+            rebuilt = self.rebuild(bar, s, n, sat.events_per_s)
+        results += [sat, rebuilt]
         if o.rules:
             results.append(self.with_rules(bar, backlog))
         results.append(self.naive(bar))
@@ -171,6 +174,33 @@ class Runner:
             rate = o.near_saturation * sat.events_per_s
             results.append(self.fixed(bar, "worker_near_saturation", name, rate))
         return results
+
+    def rebuild(
+        self, bar: Progress, scored: Settings, n: int, worker_rate: float | None
+    ) -> report.VariantResult:
+        """The saturation run's topics replayed into an empty namespace (``fraudscore features
+        rebuild``, in this process): the rate at which a lost store comes back."""
+        target = scored.model_copy(update={"redis_key_prefix": f"bench-{self.run_id}-rb"})
+        with step(bar, "feature rebuild, empty store", n) as done:
+            stats = rebuild(
+                target,
+                open_store(target),
+                progress=lambda stage, seen, _total: done(seen) if stage != "labels" else None,
+            )
+        rate = stats.transactions / stats.seconds if stats.seconds > 0 else None
+        versus = (
+            f", {rate / worker_rate:.2f}x the worker's saturation" if rate and worker_rate else ""
+        )
+        return report.VariantResult(
+            key="rebuild",
+            name="feature rebuild, empty store",
+            events=n,
+            outputs=stats.transactions,
+            events_per_s=rate,
+            wall_s=stats.seconds,
+            note=f"{stats.labels:,} labels, then {stats.transactions:,} transactions through "
+            f"the workers' batch script into an empty namespace, nothing published{versus}",
+        )
 
     def with_rules(self, bar: Progress, backlog: list[Outgoing]) -> report.VariantResult:
         """The saturation run again, the worker deciding under an ``o.rules``-rule policy."""
