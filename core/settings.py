@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     )
     redis_retries: int = Field(3, ge=0, description="Retries of a failed Redis call (with backoff)")
     redis_failure_policy: RedisFailurePolicy = RedisFailurePolicy.PAUSE
+    wait_for_rebuild: bool = Field(
+        False,
+        description="A worker that finds the feature store emptied waits, not ready, until "
+        "`fraudscore features rebuild` has run, instead of scoring flagged partial_history",
+    )
     redis_cluster: bool = Field(
         False,
         description="Redis Cluster: FRAUDSCORE_REDIS_URL is any node; the prefix needs a {tag}",

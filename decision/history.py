@@ -19,8 +19,9 @@ Who sets the mark:
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +76,24 @@ def claim_history(settings: Settings, store: OnlineStore) -> History | None:
         if not untouched
         else f"{topic} no longer starts at offset 0 (retention deleted its first records)",
     )
+    return None
+
+
+def await_rebuild(
+    store: OnlineStore, stop: threading.Event, beat: Callable[[], None], every_s: float = 2.0
+) -> History | None:
+    """Until the store is marked whole again by a rebuild (``FRAUDSCORE_WAIT_FOR_REBUILD``):
+    the mark, or None when ``stop`` is set first. ``beat`` keeps the waiting worker live."""
+    log.warning(
+        "waiting for `fraudscore features rebuild` before scoring (FRAUDSCORE_WAIT_FOR_REBUILD)"
+    )
+    while not stop.is_set():
+        mark = store.history()
+        if mark is not None and mark.by != "first batch":  # "first batch": emptied, unrebuilt
+            log.info("feature store rebuilt (history mark %s, %s): scoring", *mark)
+            return mark
+        beat()
+        stop.wait(every_s)
     return None
 
 

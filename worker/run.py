@@ -3,7 +3,8 @@
 Checks, in order, each failing with one clear line: settings valid, a current model whose
 features match the registry, Redis answers (the allow and block lists included), the input topic
 exists. Warned, not failed: input topics kept shorter than a feature rebuild needs, and a feature
-store that lost its history (``decision.history``). Then signals are wired
+store that lost its history (``decision.history``; with ``wait_for_rebuild`` the worker waits,
+not ready, for the rebuild). Then signals are wired
 (SIGTERM/SIGINT set the stop event; the loop finishes its batch, commits and leaves the group)
 and the loop runs.
 """
@@ -19,7 +20,7 @@ from core.http import serve
 from core.kafka import check_topics
 from core.settings import Settings
 from core.signals import stop_on_signals
-from decision.history import claim_history, retention_warnings
+from decision.history import await_rebuild, claim_history, retention_warnings
 from decision.lists import ListSource
 from decision.policy_store import PolicySource
 from features.open import open_lists, open_store
@@ -68,12 +69,16 @@ def run(
     check_topics(settings, worker_topics(settings), settings.group_id)
     for warning in retention_warnings(settings):
         log.warning("%s", warning)
-    if (mark := claim_history(settings, store)) is not None:
-        log.info("feature store history mark: %s (set by %s)", mark.since_ms, mark.by)
     metrics, health = WorkerMetrics(), health or Health()
     if settings.metrics_port:
         serve(settings.metrics_port, metrics.registry, health)
     stop = stop or threading.Event()
+    if (mark := claim_history(settings, store)) is not None:
+        log.info("feature store history mark: %s (set by %s)", mark.since_ms, mark.by)
+    elif settings.wait_for_rebuild:
+        with stop_on_signals(stop):
+            if await_rebuild(store, stop, health.beat) is None:
+                return WorkerStats()  # stopped while waiting: nothing consumed
     policy = PolicySource(settings.model_dir, check_every_s=settings.model_check_interval_s)
     lists = ListSource(
         list_store,

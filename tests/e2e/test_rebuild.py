@@ -8,6 +8,9 @@ enriched against each then get exactly the same features: the rebuilt state is t
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ from decision.rebuild import rebuild
 from features.online import History, StoreEvent
 from features.open import open_store
 from simulator.produce import produce_stream
-from tests.e2e.helpers import e2e_settings, running_worker
+from tests.e2e.helpers import e2e_settings, read_all, running_worker
+from worker.metrics import Health
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -116,3 +120,36 @@ def test_a_store_rebuilt_from_the_topics_gives_the_features_the_worker_built(
         f"{len(probes)} probe events, 0 feature mismatches against the worker's store; "
         f"resumed after an interruption: {second.transactions:,} left, 0 mismatches"
     )
+
+
+def test_a_worker_told_to_wait_scores_nothing_until_the_rebuild(
+    kafka_bootstrap: str,
+    redis_url: str,
+    unique_name: str,
+    e2e_dataset: pd.DataFrame,
+    e2e_model_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """FRAUDSCORE_WAIT_FOR_REBUILD: its group has consumed, the store is empty; the worker
+    waits, live and not ready, and scores the new events on whole windows once rebuilt."""
+    s = e2e_settings(kafka_bootstrap, redis_url, unique_name, e2e_model_dir)
+    first, later = e2e_dataset.iloc[:300], e2e_dataset.iloc[300:400]
+    produce_stream(first, s, id_prefix=f"{unique_name}-", progress=False)
+    with running_worker(s, max_events=len(first), idle_timeout_s=60):
+        pass
+    emptied = s.model_copy(
+        update={"redis_key_prefix": f"{unique_name}-e", "wait_for_rebuild": True}
+    )
+    produce_stream(later, s, id_prefix=f"{unique_name}-", progress=False)
+    health = Health()
+    caplog.set_level(logging.INFO, logger="decision.history")
+    with running_worker(emptied, max_events=len(later), idle_timeout_s=60, health=health):
+        time.sleep(5.0)  # long enough to have scored 100 events had it not waited
+        assert "waiting for `fraudscore features rebuild`" in caplog.text
+        assert len(read_all(kafka_bootstrap, s.topic_scores)) == len(first), "scored unrebuilt"
+        assert health.live() and not health.ready()
+        stats = rebuild(emptied, open_store(emptied))
+        assert stats.history_since_ms == 0
+    scores = [json.loads(v or b"{}") for _, v, _ in read_all(kafka_bootstrap, s.topic_scores)]
+    assert len(scores) == len(first) + len(later)
+    assert not any(r["partial_history"] for r in scores)
