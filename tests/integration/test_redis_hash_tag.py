@@ -51,7 +51,7 @@ EVENTS = [
     for i in range(60)
 ]
 LABELS = [StoreLabel("e3", "t0", T0 + DAY, True), StoreLabel("e7", "t1", T0 + 2 * DAY, True)]
-KINDS = {"c", "ca", "t", "tf", "fv", "progress"}
+KINDS = {"c", "ca", "t", "tf", "fv", "progress", "state"}  # state: the history mark
 
 
 def store(url: str, prefix: str) -> OnlineStore:
