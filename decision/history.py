@@ -13,7 +13,8 @@ Who sets the mark:
 - the store's batch script, on a store with no mark at its first batch (Redis restarted empty,
   replaced, or a group that had consumed before): that batch's earliest event time;
 - ``fraudscore features rebuild`` when it finishes: the earliest event time it replayed (0 when
-  it replayed every partition from offset 0), unless the store's mark is earlier already.
+  it replayed every partition from offset 0), unless the store's mark is earlier already and
+  not a ``first batch`` one (an emptied store's: what it lost before the replay is not back).
 """
 
 from __future__ import annotations
@@ -110,9 +111,11 @@ def _group_offsets(settings: Settings, parts: list[TopicPartition]) -> list[Topi
 def mark_rebuilt(store: OnlineStore, since_ms: int) -> History:
     """After a rebuild that replayed every event from ``since_ms`` (event time; 0: every
     partition from offset 0): the store holds them all, and what it held from its own mark
-    on; a rebuild never makes the mark later."""
+    on; a rebuild never makes a whole store's mark later."""
     mark = store.history()
-    if mark is not None and mark.since_ms <= since_ms:
+    # a "first batch" mark is an emptied store's: what it lost before the replay's start is
+    # not known to be back, so the replay's start is the mark, even when later than that one
+    if mark is not None and mark.since_ms <= since_ms and mark.by != "first batch":
         return mark
     return store.mark_history(since_ms, "rebuild")
 

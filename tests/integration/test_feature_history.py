@@ -117,6 +117,11 @@ def test_a_new_deployment_is_marked_whole_and_a_consumed_group_without_a_mark_is
 def test_a_rebuild_never_makes_the_mark_later(redis_url: str, unique_name: str) -> None:
     store = open_store(Settings(redis_url=redis_url, redis_key_prefix=unique_name))
     store.enrich(events(1, T0))  # emptied store: marked at T0 by its first batch
+    again = open_store(Settings(redis_url=redis_url, redis_key_prefix=unique_name + "-r"))
+    again.enrich(events(1, T0))
+    # a replay from after an emptied store's mark: whole from the replay's start (what was lost
+    # before it is not back), and no longer "emptied" (a worker waiting for it must see that)
+    assert mark_rebuilt(again, T0 + DAY_MS) == History(T0 + DAY_MS, "rebuild")
     assert mark_rebuilt(store, T0 - 44 * DAY_MS) == History(T0 - 44 * DAY_MS, "rebuild")
     assert mark_rebuilt(store, T0).since_ms == T0 - 44 * DAY_MS
     assert mark_rebuilt(store, 0) == History(0, "rebuild")
