@@ -62,6 +62,9 @@ def bench_cmd(
     naive_events: Annotated[int, typer.Option(min=100, help="Events of the naive run")] = 2000,
     profile_events: Annotated[int, typer.Option(min=0, help="Profiled events (0: skip)")] = 20_000,
     rules: Annotated[int, typer.Option(min=0, help="Rules of the policy row (0: skip)")] = 50,
+    store_cpu: Annotated[
+        bool, typer.Option(help="Measure redis-server CPU per event, one instance and a cluster")
+    ] = True,
     warmup: Annotated[int, typer.Option(min=10, help="Warm-up events per latency run")] = 500,
     customers: Annotated[int, typer.Option(min=50, help="Simulated customers")] = 1000,
     history_days: Annotated[int, typer.Option(min=0, help="Days seeded into Redis first")] = 30,
@@ -87,6 +90,7 @@ def bench_cmd(
         naive_events=naive_events,
         profile_events=profile_events,
         rules=rules,
+        store_cpu=store_cpu,
         warmup=warmup,
         customers=customers,
         history_days=history_days,

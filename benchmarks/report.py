@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.stats import LatencySummary
+from benchmarks.store_cpu import StoreCpuResult
 
 PACKAGES = ("confluent-kafka", "lightgbm", "redis", "hiredis", "pydantic", "numpy", "pandas")
 TARGET_RATIO = 20.0  # done-when: the worker at >= 20x the naive throughput ...
 TARGET_P99_MS = 50.0  # ... and p99 <= 50 ms at the target offered rate
 TARGET_RULES_RATIO = 0.8  # ... and under a 50-rule policy >= 0.8x the throughput without
+TARGET_REDIS_US = 20.0  # issue 16: redis-server CPU per event on the benchmark's traffic ...
+TARGET_SHARD_RATIO = 0.45  # ... and the busiest of 3 cluster shards <= 0.45x one instance
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Report:
     variants: list[VariantResult]
     profiles: list[ProfileResult] = field(default_factory=list)
     drift: dict[str, float] | None = None  # the sidecar's report step (benchmarks.drift_step)
+    store_cpu: list[StoreCpuResult] = field(default_factory=list)  # benchmarks.store_cpu
 
 
 METHOD = (
@@ -139,6 +143,10 @@ def summary(report: Report) -> dict[str, Any]:
     naive_rate = naive.events_per_s if naive else None
     lat = target.latency if target else None
     ratio = _ratio(rate, naive_rate)
+    one = next((r for r in report.store_cpu if r.shards == 1 and "one slot" in r.layout), None)
+    cluster = next((r for r in report.store_cpu if r.shards > 1), None)
+    redis_us = one.cpu_us_per_event if one else None
+    shard_ratio = _ratio(cluster.busiest_us_per_event if cluster else None, redis_us)
     return {
         "events_per_s": rate,
         "p50_ms": lat.p50_ms if lat else None,
@@ -154,6 +162,9 @@ def summary(report: Report) -> dict[str, Any]:
         "near_saturation_p99_ms": near.latency.p99_ms if near and near.latency else None,
         "rules_events_per_s": with_rules.events_per_s if with_rules else None,
         "rules_ratio": rules_ratio,
+        "redis_cpu_us_per_event": redis_us,
+        "cluster_busiest_shard_us_per_event": cluster.busiest_us_per_event if cluster else None,
+        "cluster_busiest_shard_ratio": shard_ratio,
         "done_when": {
             f"throughput_ge_{TARGET_RATIO:.0f}x_naive": None
             if ratio is None
@@ -164,6 +175,12 @@ def summary(report: Report) -> dict[str, Any]:
             "rules_ge_0.8x_without": None
             if rules_ratio is None
             else rules_ratio >= TARGET_RULES_RATIO,
+            f"redis_cpu_le_{TARGET_REDIS_US:.0f}us_per_event": None
+            if redis_us is None
+            else redis_us <= TARGET_REDIS_US,
+            f"cluster_busiest_shard_le_{TARGET_SHARD_RATIO}x_one_instance": None
+            if shard_ratio is None
+            else shard_ratio <= TARGET_SHARD_RATIO,
         },
     }
 
@@ -236,6 +253,14 @@ def render_markdown(report: Report) -> str:
             f"budget {d['budget_s']:.0f} s (a tenth of the window's fill time at 1% sampling of "
             f"5,000 events/s), {_verdict(d['seconds'] <= d['budget_s'])}.",
         ]
+    if dw[3] is not None or dw[4] is not None:
+        lines += [
+            f"- redis-server CPU per event <= {TARGET_REDIS_US:.0f} µs (one instance): "
+            f"{_num(s['redis_cpu_us_per_event'], '.1f')} µs, {_verdict(dw[3])}",
+            f"- busiest of 3 cluster shards <= {TARGET_SHARD_RATIO}x one instance: "
+            f"{_num(s['cluster_busiest_shard_ratio'], '.2f')}x, {_verdict(dw[4])}",
+        ]
+    lines += _store_lines(report.store_cpu)
     lines += ["", "## How it is measured", "", *METHOD]
     notes = [f"- {v.name}: {v.note}" for v in report.variants if v.note]
     if notes:
@@ -244,6 +269,38 @@ def render_markdown(report: Report) -> str:
         lines += ["", *_profile_lines(profile)]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in m.versions.items()), ""]
     return "\n".join(lines)
+
+
+def _store_lines(results: list[StoreCpuResult]) -> list[str]:
+    if not results:
+        return []
+    one = results[0].cpu_us_per_event
+    lines = [
+        "",
+        "## Feature store: redis-server CPU per event",
+        "",
+        f"The simulated history ({results[0].events:,} events measured, after a third as "
+        "warm-up) through the workers' store on redis-servers of its own "
+        "(`benchmarks/store_cpu.py`); CPU from `INFO cpu`.",
+        "",
+        "| layout | shards | CPU µs/event, all shards | busiest shard µs/event "
+        "| busiest vs one instance | client µs/event |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.layout} | {r.shards} | {r.cpu_us_per_event:.1f} | {r.busiest_us_per_event:.1f} "
+        f"| {r.busiest_us_per_event / one:.2f}x | {r.client_us_per_event:.1f} |"
+        for r in results
+    ]
+    top = sorted(results[0].commands.items(), key=lambda kv: -kv[1][1])[:10]
+    lines += [
+        "",
+        f"Commands ({results[0].layout}; `evalsha`'s time includes the commands its script "
+        "calls and the Lua around them): "
+        + ", ".join(f"{name} {calls:.2f}/event {us:.2f} µs" for name, (calls, us) in top)
+        + ".",
+    ]
+    return lines
 
 
 def _profile_lines(p: ProfileResult) -> list[str]:

@@ -7,6 +7,8 @@
 5. the naive implementation at saturation (fewer events: it is slow);
 6. the worker process at the target offered rate (2,000/s), then near its saturation rate;
 7. a cProfile of the worker loop, by stage;
+7b. redis-server CPU per event of the store alone: one instance, and a 3-node cluster with the
+    keys spread over slots (``store_cpu``, on servers started for it);
 8. delete the run's Redis keys (topics are deleted after each variant) unless ``keep``.
 """
 
@@ -31,6 +33,7 @@ from benchmarks import data, drift_step, harness, infra, policies, report
 from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
+from benchmarks.store_cpu import StoreCpuResult, run_store_cpu
 from core.settings import Settings
 from decision.rebuild import rebuild
 from features.open import open_store
@@ -50,6 +53,7 @@ class BenchOptions:
     naive_events: int = 2000
     profile_events: int = 20_000  # 0: skip
     rules: int = 50  # the rules row's policy size, 0: skip
+    store_cpu: bool = True  # redis-server CPU per event: one instance, and a 3-node cluster
     warmup: int = 500
     customers: int = 1000
     history_days: int = 30
@@ -88,6 +92,7 @@ def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
     with runner.cleanup(console), Progress(*columns, TimeElapsedColumn(), console=console) as bar:
         variants = runner.variants(bar)
         profiles = runner.profiles(bar) if o.profile_events else []
+        store = runner.store_cpu(bar) if o.store_cpu else []
     with console.status("timing one drift report over a 10,000-sample window"):
         drift = drift_step.time_drift_report(model_dir, version, o.seed)
     machine = report.Machine(
@@ -119,6 +124,7 @@ def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
         variants=variants,
         profiles=profiles,
         drift=drift,
+        store_cpu=store,
     )
 
 
@@ -261,6 +267,19 @@ class Runner:
                 log_dir=self.log_dir,
                 sent_tick=sent,
             )
+
+    def store_cpu(self, bar: Progress) -> list[StoreCpuResult]:
+        """The history through the store on redis-servers of its own (benchmarks.store_cpu)."""
+        d, tasks = self.d, {}
+
+        def tick(layout: str, done: int) -> None:
+            if layout not in tasks:
+                tasks[layout] = bar.add_task(f"store CPU: {layout}", total=len(d.history))
+            bar.update(tasks[layout], completed=done)
+
+        return run_store_cpu(
+            d.history, d.history_labels, batch=self.base.batch_max_events, tick=tick
+        )
 
     def profiles(self, bar: Progress) -> list[report.ProfileResult]:
         """The loop profiled at saturation, then at the target offered rate (up to 10 s)."""

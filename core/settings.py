@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         False,
         description="Redis Cluster: FRAUDSCORE_REDIS_URL is any node; the prefix needs a {tag}",
     )
+    redis_spread_slots: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Spread customer, terminal and event keys over this many hash slots, one "
+        "pipelined script call per slot, so every Redis Cluster shard serves its share; 0: "
+        "every key in the prefix's slot. Changing it needs a feature rebuild",
+    )
     redis_key_prefix: str = Field(
         "fs",
         min_length=1,

@@ -29,63 +29,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
-import redis
 from redis.cluster import RedisCluster
 
 from features.redis_client import FAILED, Client
+from features.refusals import Raw, Refusal, StoreRefused, isolate_refused, refusal_of
 from features.registry import DAY_MS, LABEL_DELAY_DAYS, RAW_COLUMNS, WINDOWS_DAYS
+from features.spread import Spread, SpreadLayout
 
-_SCRIPT = resources.files("features").joinpath("velocity.lua").read_text()
+_SCRIPT = "".join(
+    resources.files("features").joinpath(f).read_text() for f in ("windows.lua", "velocity.lua")
+)
 KEY_TTL_S = (LABEL_DELAY_DAYS + max(WINDOWS_DAYS) + 7) * 86_400
 
 
 class StoreUnavailable(Exception):
     """Redis did not answer within its budget (timeouts and retries exhausted), or, on a
     cluster, kept refusing the batch while its slot migrates (``TRYAGAIN``)."""
-
-
-class StoreRefused(Exception):
-    """The script failed on what a batch holds (not on Redis): ``reason`` says what, without
-    ids (a key of the wrong type, say, left by an older key layout or by hand)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _refusal(exc: Exception) -> str | None:
-    """What in the data the script failed on, or None when the failure is Redis itself.
-
-    Only a plain error reply qualifies, and only a wrong key type or a Lua runtime error: out of
-    memory, a read-only replica and script cache errors are subclasses, and a server's refusal
-    (a non-local key on a cluster node: a client misconfigured) mean the server, not the event.
-    """
-    if type(exc) is not redis.ResponseError:
-        return None
-    text = str(exc)
-    if text.startswith("WRONGTYPE"):
-        return "the feature store holds a key of another type for this event's customer or terminal"
-    if text.startswith("user_script:"):  # a Lua runtime error on the values it was given
-        return "the feature store's script failed on this event: " + text.split(" script:")[0]
-    return None
-
-
-DUPLICATE = (
-    "event id already used by an event with other content (customer, terminal, time, amount or "
-    "another field differ); that first event's features stand: give this one an id of its own"
-)
-
-
-class Refusal(NamedTuple):
-    """Why the store left an event out: ``store`` for what its keys hold, ``duplicate`` for an
-    event id seen before with other content."""
-
-    stage: Literal["store", "duplicate"]
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,42 +90,6 @@ def batch_keys(prefix: str, events: Sequence[StoreEvent]) -> list[str]:
     return list(keys)
 
 
-Raw = npt.NDArray[np.float64]
-
-
-def isolate_refused(
-    apply: Callable[[Sequence[StoreEvent]], tuple[Raw, Sequence[int]]],
-    events: Sequence[StoreEvent],
-) -> tuple[Raw, dict[int, Refusal]]:
-    """``apply`` over ``events``, except that events the store refuses for what they hold
-    (``StoreRefused``) are found and left out instead of failing the batch, and so are those
-    ``apply`` reports as conflicting duplicates (their ids' indices, second of its pair).
-
-    The batch is split in halves until each refusal is one event: log2 of the batch in extra
-    calls, only when one occurs, and events already applied get their cached answer back. A
-    refused event's row is zeros and the dict maps its index to why. Redis being down or slow
-    is still ``StoreUnavailable``.
-    """
-    raw = np.zeros((len(events), len(RAW_COLUMNS)), dtype=np.float64)
-    refused: dict[int, Refusal] = {}
-    pending = [(0, len(events))]
-    while pending:
-        lo, hi = pending.pop()
-        try:
-            raw[lo:hi], conflicts = apply(events[lo:hi])
-        except StoreRefused as exc:
-            if hi - lo == 1:
-                refused[lo] = Refusal("store", exc.reason)
-            else:
-                mid = (lo + hi) // 2
-                pending += [(mid, hi), (lo, mid)]
-            continue
-        for i in conflicts:
-            refused[lo + i] = Refusal("duplicate", DUPLICATE)
-            raw[lo + i] = 0.0
-    return raw, dict(sorted(refused.items()))
-
-
 class OnlineStore:
     """Customer and terminal windows in Redis, read and updated in one call per batch."""
 
@@ -176,10 +102,12 @@ class OnlineStore:
         batch_client: Client | None = None,
         max_ahead_s: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        spread_slots: int = 0,
     ) -> None:
         """``batch_client`` runs the per-batch script with a budget sized for a whole batch;
         ``client`` serves the small calls (PING, labels, progress) with the tight one.
-        Pruning never acts past ``clock() + max_ahead_s`` (an event dated far ahead)."""
+        Pruning never acts past ``clock() + max_ahead_s`` (an event dated far ahead).
+        ``spread_slots``: the feature keys spread over that many slots (features/spread.py)."""
         batch_client = batch_client or client
         self._cluster = isinstance(client, RedisCluster)
         if self._cluster != isinstance(batch_client, RedisCluster):
@@ -191,6 +119,11 @@ class OnlineStore:
         self._cache_ttl_s = cache_ttl_s
         self._max_ahead_s, self._clock = max_ahead_s, clock
         self._script = batch_client.register_script(_SCRIPT)
+        self._spread = (
+            Spread(client, batch_client, SpreadLayout(prefix, spread_slots))
+            if spread_slots
+            else None
+        )
         # the history mark as of the last batch (``history``); None before the first
         self.history_since: int | None = None
 
@@ -219,14 +152,31 @@ class OnlineStore:
         events whose id was stored before with another fingerprint (those change nothing)."""
         if not events:
             return np.empty((0, len(RAW_COLUMNS)), dtype=np.float64), []
-        args: list[str | int] = [
+        head: list[str | int] = [
             self._prefix,
             self._cache_ttl_s,
             KEY_TTL_S,
             LABEL_DELAY_DAYS * DAY_MS,
-            len(events),
-            int((self._clock() + self._max_ahead_s) * 1000),  # pruning's horizon
         ]
+        horizon = int((self._clock() + self._max_ahead_s) * 1000)  # pruning's horizon
+        try:
+            if self._spread is not None:
+                raw, since, conflicts = self._spread.apply(events, [*head, horizon])
+            else:
+                raw, since, conflicts = self._one_slot(events, [*head, len(events), horizon])
+        except FAILED as exc:
+            if (reason := refusal_of(exc)) is not None:
+                raise StoreRefused(reason) from exc
+            raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
+        for w in WINDOWS_DAYS:
+            raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
+        self.history_since = since
+        return raw, conflicts
+
+    def _one_slot(
+        self, events: Sequence[StoreEvent], args: list[str | int]
+    ) -> tuple[Raw, int, list[int]]:
+        """The whole batch in one script call (velocity.lua)."""
         for e in events:
             args += [
                 e.event_id,
@@ -237,36 +187,37 @@ class OnlineStore:
                 e.fingerprint,
             ]
         keys = batch_keys(self._prefix, events) if self._cluster else []
-        try:
-            blob, since, *conflicts = self._script(keys=keys, args=args)
-        except FAILED as exc:
-            if (reason := _refusal(exc)) is not None:
-                raise StoreRefused(reason) from exc
-            raise StoreUnavailable(f"Redis enrich failed: {exc}") from exc
+        blob, since, *conflicts = self._script(keys=keys, args=args)
         raw = np.frombuffer(blob, dtype="<f8").reshape(len(events), len(RAW_COLUMNS)).copy()
-        for w in WINDOWS_DAYS:
-            raw[:, RAW_COLUMNS.index(f"customer_sum_{w}d")] /= 100.0
-        self.history_since = int(since)
-        return raw, [int(i) for i in conflicts]
+        return raw, int(since), [int(i) for i in conflicts]
 
     def history(self) -> History | None:
         """The history mark: from which event time the store holds every event, and who said
         so; None when the store has none (new, or emptied since it was marked)."""
         try:
-            mark = self._client.hgetall(f"{self._prefix}:state")
+            marks: list[dict[Any, Any]] = (  # redis-py types replies loosely: bytes here
+                [self._client.hgetall(f"{self._prefix}:state")]
+                if self._spread is None
+                else self._spread.history()
+            )
         except FAILED as exc:
             raise StoreUnavailable(f"Redis history mark read failed: {exc}") from exc
-        if b"since" not in mark:
+        # spread keys: every group has a mark; one missing means part of the store was lost
+        if any(b"since" not in m for m in marks):
             return None
-        by = mark.get(b"by", b"")
-        return History(int(mark[b"since"]), by.decode() if isinstance(by, bytes) else str(by))
+        latest = max(marks, key=lambda m: int(m[b"since"]))
+        first_batch = any(m.get(b"by") == b"first batch" for m in marks)
+        by = "first batch" if first_batch else latest.get(b"by", b"").decode()
+        return History(int(latest[b"since"]), by)
 
     def mark_history(self, since_ms: int, by: str, *, only_if_absent: bool = False) -> History:
         """Set the history mark (``only_if_absent``: unless there is one); return the mark now
         in force. The mark has no TTL: it goes only with the store's contents."""
         key = f"{self._prefix}:state"
         try:
-            if not only_if_absent:
+            if self._spread is not None:
+                self._spread.mark(since_ms, by, only_if_absent=only_if_absent)
+            elif not only_if_absent:
                 self._client.hset(key, mapping={"since": since_ms, "by": by})
             elif self._client.hsetnx(key, "since", since_ms):
                 self._client.hset(key, "by", by)
@@ -320,7 +271,11 @@ class OnlineStore:
             return
         pipe = self._client.pipeline(transaction=False)
         for lab in labels:
-            key = f"{self._prefix}:tf:{lab.terminal_id}"
+            key = (
+                f"{self._prefix}:tf:{lab.terminal_id}"
+                if self._spread is None
+                else self._spread.layout.key("tf", lab.terminal_id)
+            )
             if lab.is_fraud:
                 pipe.zadd(key, {lab.event_id: lab.event_ms})
                 pipe.expire(key, KEY_TTL_S)

@@ -66,6 +66,7 @@ def open_store(settings: Settings) -> OnlineStore:
         cache_ttl_s=settings.feature_cache_ttl_s,
         batch_client=redis_client(settings, batch_budget),
         max_ahead_s=settings.max_event_ahead_s,
+        spread_slots=settings.redis_spread_slots,
     )
     try:
         store.ping()

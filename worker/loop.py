@@ -38,7 +38,8 @@ from decision.model import FloatArray, ScoringModel
 from decision.outputs import Origin, Routed, Topics, route
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
-from features.online import OnlineStore, Refusal, StoreUnavailable
+from features.online import OnlineStore, StoreUnavailable
+from features.refusals import Refusal
 from worker.alignment import Aligner
 from worker.clients import Clients, Clock
 from worker.commit import (

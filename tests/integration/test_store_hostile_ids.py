@@ -14,8 +14,9 @@ import itertools
 import numpy as np
 import pytest
 
-from features.online import OnlineStore, StoreEvent, StoreRefused
+from features.online import OnlineStore, StoreEvent
 from features.redis_client import connect
+from features.refusals import StoreRefused
 from features.registry import DAY_MS, RAW_INDEX
 
 pytestmark = pytest.mark.integration

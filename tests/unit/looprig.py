@@ -20,14 +20,8 @@ from core.settings import DeliveryMode, RedisFailurePolicy, Settings
 from decision.model import FloatArray
 from decision.rules import Ruleset
 from features.lists import ListSnapshot
-from features.online import (
-    Refusal,
-    StoreEvent,
-    StoreLabel,
-    StoreRefused,
-    StoreUnavailable,
-    isolate_refused,
-)
+from features.online import StoreEvent, StoreLabel, StoreUnavailable
+from features.refusals import Refusal, StoreRefused, isolate_refused
 from features.registry import RAW_COLUMNS
 from tests.unit.loopfakes import FakeConsumer, FakeProducer
 from tests.unit.test_worker_pipeline import FakeModel, event

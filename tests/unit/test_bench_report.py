@@ -20,6 +20,7 @@ from benchmarks.report import (
     write,
 )
 from benchmarks.stats import summarize
+from benchmarks.store_cpu import StoreCpuResult
 
 HEADLINE = ("events_per_s", "p50_ms", "p99_ms", "naive_events_per_s", "passthrough_events_per_s")
 
@@ -80,6 +81,8 @@ def test_headline_keys_and_ratios() -> None:
         "throughput_ge_20x_naive": True,
         "p99_le_50ms_at_target_rate": False,
         "rules_ge_0.8x_without": True,
+        "redis_cpu_le_20us_per_event": None,  # no store step in this report
+        "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
 
 
@@ -123,6 +126,8 @@ def test_missing_variants_render_as_not_measured() -> None:
         "throughput_ge_20x_naive": None,
         "p99_le_50ms_at_target_rate": None,
         "rules_ge_0.8x_without": None,
+        "redis_cpu_le_20us_per_event": None,
+        "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
     md = render_markdown(report)
     assert md.count("not measured") == 3
@@ -148,3 +153,23 @@ def test_drift_step_renders_with_its_verdict() -> None:
     assert _verdict(True) in render_markdown(fast).split("## Drift report step")[1]
     assert _verdict(False) in render_markdown(slow).split("## Drift report step")[1]
     assert "## Drift report step" not in render_markdown(base)
+
+
+def test_store_cpu_section_and_its_verdicts() -> None:
+    import dataclasses
+
+    results = [
+        StoreCpuResult("one instance, one slot", 1, 40_000, 50.0, 50.0, 55.0, {"zadd": (2.0, 6.0)}),
+        StoreCpuResult("one instance, 12 slots", 1, 40_000, 56.0, 56.0, 80.0),
+        StoreCpuResult("3-node cluster, 12 slots", 3, 40_000, 60.0, 21.0, 90.0),
+    ]
+    report = dataclasses.replace(_full(), store_cpu=results)
+    s = summary(report)
+    assert s["redis_cpu_us_per_event"] == 50.0
+    assert s["cluster_busiest_shard_ratio"] == pytest.approx(0.42)
+    assert s["done_when"]["redis_cpu_le_20us_per_event"] is False
+    assert s["done_when"]["cluster_busiest_shard_le_0.45x_one_instance"] is True
+    md = render_markdown(report)
+    assert "50.0 µs, **not met**" in md and "0.42x, **met**" in md
+    assert "| 3-node cluster, 12 slots | 3 | 60.0 | 21.0 | 0.42x | 90.0 |" in md
+    assert "zadd 2.00/event 6.00 µs" in md

@@ -9,7 +9,8 @@ import numpy as np
 
 from core.messages import TransactionEvent
 from decision.features import fingerprint
-from features.online import DUPLICATE, Raw, StoreEvent, StoreRefused, isolate_refused
+from features.online import StoreEvent
+from features.refusals import DUPLICATE, Raw, StoreRefused, isolate_refused
 from features.registry import RAW_COLUMNS
 
 
