@@ -1,4 +1,5 @@
-"""Two workers in one consumer group (docs/scaling.md): partitions spread, features unchanged.
+"""Two workers in one consumer group (docs/scaling.md): partitions spread, features unchanged,
+on one Redis and on a Redis Cluster with the feature keys spread over its shards.
 
 Both workers join before any transaction exists, so the four partitions are split between them
 from the start. The labels are all on their topic first (each worker applies every label before
@@ -27,6 +28,7 @@ from features.registry import FEATURE_NAMES
 from simulator.events import to_label
 from simulator.produce import produce_stream
 from tests.e2e.helpers import committed_at_end, e2e_settings, read_all, running_worker
+from tests.integration.redis_cluster import redis_cluster_fixture  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -44,16 +46,31 @@ def partitions_per_member(kafka: str, group: str, topic: str) -> list[int]:
     return [sum(tp.topic == topic for tp in m.assignment.topic_partitions) for m in desc.members]
 
 
+@pytest.mark.parametrize("store", ["one redis", "cluster spread"])
 def test_two_workers_share_the_partitions_and_features_match_offline(
     kafka_bootstrap: str,
     redis_url: str,
     unique_name: str,
     e2e_dataset: pd.DataFrame,
     e2e_model_dir: Path,
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """``cluster spread``: the same on a three-node Redis Cluster with the feature keys spread
+    over 12 slots (four per shard, docs/scaling.md): two workers, each batch split per slot."""
     one = e2e_settings(
         kafka_bootstrap, redis_url, unique_name, e2e_model_dir, sample_rate=1.0, batch_max_events=50
     )
+    if store == "cluster spread":
+        ports = request.getfixturevalue("redis_cluster")
+        one = one.model_copy(
+            update={
+                "redis_url": f"redis://127.0.0.1:{ports[1]}/0",
+                "redis_cluster": True,
+                "redis_key_prefix": "{" + unique_name + "}",
+                "redis_spread_slots": 12,
+            }
+        )
     two = one.model_copy(update={"worker_id": f"{unique_name}-w2"})
     df = e2e_dataset
     prefix = f"{unique_name}-"
