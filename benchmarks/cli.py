@@ -60,6 +60,9 @@ def bench_cmd(
     ] = 0.8,
     near_duration: Annotated[float, typer.Option(min=1, help="Seconds of that run")] = 10,
     naive_events: Annotated[int, typer.Option(min=100, help="Events of the naive run")] = 2000,
+    competent_events: Annotated[
+        int, typer.Option(min=100, help="Events of the competent per-event run")
+    ] = 6000,
     profile_events: Annotated[int, typer.Option(min=0, help="Profiled events (0: skip)")] = 20_000,
     rules: Annotated[int, typer.Option(min=0, help="Rules of the policy row (0: skip)")] = 50,
     store_cpu: Annotated[
@@ -88,6 +91,7 @@ def bench_cmd(
         near_saturation=near_saturation,
         near_duration=near_duration,
         naive_events=naive_events,
+        competent_events=competent_events,
         profile_events=profile_events,
         rules=rules,
         store_cpu=store_cpu,

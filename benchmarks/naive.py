@@ -230,26 +230,31 @@ def run_naive(
     *,
     loaded: Callable[[int], None],
     scored: Callable[[int], None],
+    scorer: type[NaiveScorer] | None = None,
+    key: str = "naive",
+    name: str = "naive, saturation",
+    calls: str = "",
 ) -> VariantResult:
-    """Pre-load ``records``, run the naive loop over them in this process, measure the rate."""
+    """Pre-load ``records``, run the naive loop (or ``scorer``'s) over them in this process,
+    measure the rate."""
     n = count_tx(records)
     load_input(s, records, loaded)
-    scorer = NaiveScorer(s, bundle)
+    loop = (scorer or NaiveScorer)(s, bundle)
     cpu0, t0 = time.process_time(), time.monotonic()
-    stats = scorer.run(n, on_progress=scored)
+    stats = loop.run(n, on_progress=scored)
     wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
     times, _, dups = score_times(s)
     rate = steady_rate(times)
+    per_event = calls or f"{stats.redis_calls / max(stats.transactions, 1):.0f} Redis calls"
     return VariantResult(
-        key="naive",
-        name="naive, saturation",
+        key=key,
+        name=name,
         events=n,
         outputs=len(times),
         events_per_s=rate.events_per_s if rate else None,
         duplicates=dups,
         wall_s=wall,
         cpu_s=cpu,
-        note=f"in-process, {stats.redis_calls / max(stats.transactions, 1):.0f} Redis calls "
-        f"per event, {stats.labels} labels, {stats.alerts} alerts; "
+        note=f"in-process, {per_event} per event, {stats.labels} labels, {stats.alerts} alerts; "
         f"{n / wall:,.0f} events/s by the loop's own clock",
     )

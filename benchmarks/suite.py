@@ -4,7 +4,8 @@
 2. simulate the traffic once (``data.build``);
 3. passthrough at saturation (the Kafka ceiling);
 4. the worker process at saturation, then again under a 50-rule policy (``policies``);
-5. the naive implementation at saturation (fewer events: it is slow);
+5. the naive implementation at saturation (fewer events: it is slow), then the competent
+   per-event one (``competent``: one Redis round trip per event, async produce);
 6. the worker process at the target offered rate (2,000/s), then near its saturation rate;
 7. a cProfile of the worker loop, by stage;
 7b. redis-server CPU per event of the store alone: one instance, and a 3-node cluster with the
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmarks import data, drift_step, harness, infra, policies, report
+from benchmarks.competent import run_competent
 from benchmarks.naive import run_naive
 from benchmarks.passthrough import run_passthrough
 from benchmarks.profiling import profile_worker
@@ -51,6 +53,7 @@ class BenchOptions:
     near_saturation: float = 0.8  # second latency run at this share of saturation, 0: skip
     near_duration: float = 10.0
     naive_events: int = 2000
+    competent_events: int = 6000
     profile_events: int = 20_000  # 0: skip
     rules: int = 50  # the rules row's policy size, 0: skip
     store_cpu: bool = True  # redis-server CPU per event: one instance, and a 3-node cluster
@@ -82,7 +85,13 @@ def run_bench(o: BenchOptions, console: Console, command: str) -> report.Report:
     infra.check_kafka(base)
     redis_version = infra.check_redis(base)
     version = data.ensure_model(model_dir, console, o.seed)
-    needed = max(o.events, o.warmup + int(o.rate * o.duration), o.naive_events, o.profile_events)
+    needed = max(
+        o.events,
+        o.warmup + int(o.rate * o.duration),
+        o.naive_events,
+        o.competent_events,
+        o.profile_events,
+    )
     with console.status(f"simulating {o.customers:,} customers, {needed:,} events to replay"):
         d = data.build_at_least(
             customers=o.customers, events=needed, history_days=o.history_days, seed=o.seed
@@ -174,6 +183,7 @@ class Runner:
         if o.rules:
             results.append(self.with_rules(bar, backlog))
         results.append(self.naive(bar))
+        results.append(self.competent(bar))
         results.append(self.fixed(bar, "worker_target_rate", f"worker @ {o.rate:,.0f}/s", o.rate))
         if o.near_saturation > 0 and sat.events_per_s:
             name = f"worker @ {o.near_saturation:.0%} of saturation"
@@ -248,6 +258,16 @@ class Runner:
             step(bar, "naive", data.count_tx(records)) as scored,
         ):
             return run_naive(s, bundle, records, loaded=loaded, scored=scored)
+
+    def competent(self, bar: Progress) -> report.VariantResult:
+        bundle = load_bundle(registry.bundle_path(self.model_dir, self.version))
+        records = data.take(self.d.stream, self.o.competent_events)
+        with (
+            self.variant("comp") as s,
+            step(bar, "load competent", len(records)) as loaded,
+            step(bar, "competent per-event", data.count_tx(records)) as scored,
+        ):
+            return run_competent(s, bundle, records, loaded=loaded, scored=scored)
 
     def fixed(self, bar: Progress, key: str, name: str, rate: float) -> report.VariantResult:
         o = self.o

@@ -56,6 +56,7 @@ def _full() -> Report:
         VariantResult("worker", "worker, saturation", 1000, 1000, 12_000.0, wall_s=9, cpu_s=8),
         VariantResult("worker_rules", "worker + 50 rules", 1000, 1000, 10_800.0, wall_s=9, cpu_s=8),
         VariantResult("naive", "naive, saturation", 200, 200, 400.0, wall_s=1, cpu_s=0.3),
+        VariantResult("competent", "competent per-event", 500, 500, 1500.0, wall_s=1, cpu_s=1),
         VariantResult("worker_target_rate", "worker @ 2,000/s", 800, 800, None, 1998.0, lat),
         VariantResult("worker_near_saturation", "worker @ 80%", 900, 900, None, 9600.0, near),
     ]
@@ -77,10 +78,12 @@ def test_headline_keys_and_ratios() -> None:
     assert s["p99_ms"] == pytest.approx(99.01)
     assert s["near_saturation_offered_per_s"] == 9600.0
     assert s["rules_events_per_s"] == 10_800.0 and s["rules_ratio"] == pytest.approx(0.9)
+    assert s["ratio_to_competent"] == pytest.approx(8.0)
     assert s["done_when"] == {
         "throughput_ge_20x_naive": True,
         "p99_le_50ms_at_target_rate": False,
         "rules_ge_0.8x_without": True,
+        "throughput_ge_5x_competent": True,
         "redis_cpu_le_20us_per_event": None,  # no store step in this report
         "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
@@ -98,7 +101,7 @@ def test_json_is_serializable_and_complete(tmp_path: Path) -> None:
         "us_per_event": 50.0,
     }
     assert doc["machine"]["cores"] == 2 and doc["machine"]["load_start"] == [1.5, 1.2, 1.0]
-    assert doc["variants"][4]["latency"]["p99_ms"] == pytest.approx(99.01)
+    assert doc["variants"][5]["latency"]["p99_ms"] == pytest.approx(99.01)
     assert md_path.read_text() == render_markdown(_full())
     assert doc["events_per_s"] == to_json(_full())["events_per_s"] == 12_000.0
 
@@ -111,6 +114,7 @@ def test_markdown_has_the_table_the_verdicts_and_the_machine() -> None:
     assert "| worker @ 2,000/s | 800 | - | 1,998 | 50.5 | 99.0 |" in md
     assert "30.0x, **met**" in md and "99.0 ms, **not met**" in md
     assert "0.90x, **met**" in md
+    assert "competent per-event baseline: 8.0x, **met**" in md
     assert "2 cores" in md and "1.50/1.20/1.00 at start" in md and "2.50/1.40/1.10 at end" in md
     assert "## Where the worker's time goes: saturation" in md
     assert "| enrich | 0.500 | 50.0% | 50.0 |" in md
@@ -126,11 +130,12 @@ def test_missing_variants_render_as_not_measured() -> None:
         "throughput_ge_20x_naive": None,
         "p99_le_50ms_at_target_rate": None,
         "rules_ge_0.8x_without": None,
+        "throughput_ge_5x_competent": None,
         "redis_cpu_le_20us_per_event": None,
         "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
     md = render_markdown(report)
-    assert md.count("not measured") == 3
+    assert md.count("not measured") == 4
     assert "| worker, saturation | 10 | - | - | - | - | - | - | - |" in md
 
 
