@@ -235,12 +235,14 @@ def fixed_rate(
         outputs.close()
     _, pairs, dups = score_times(s)
     joined = join_latencies(sent.at, pairs)
+    # the paced events' output rate: the offered rate, unless the worker could not keep up
+    done = steady_rate([t for pos, t in pairs if pos in sent.at])
     return VariantResult(
         key=key,
         name=name,
         events=n,
         outputs=n - joined.missing,
-        events_per_s=None,
+        events_per_s=done.events_per_s if done else None,
         offered_per_s=offered_rate(n, first, last),
         latency=summarize(joined.latencies_ms),
         missing=joined.missing,

@@ -84,6 +84,7 @@ def test_headline_keys_and_ratios() -> None:
         "p99_le_50ms_at_target_rate": False,
         "rules_ge_0.8x_without": True,
         "throughput_ge_5x_competent": True,
+        "p99_le_50ms_at_80pct_saturation": False,  # 203 ms in _full()
         "redis_cpu_le_20us_per_event": None,  # no store step in this report
         "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
@@ -131,11 +132,12 @@ def test_missing_variants_render_as_not_measured() -> None:
         "p99_le_50ms_at_target_rate": None,
         "rules_ge_0.8x_without": None,
         "throughput_ge_5x_competent": None,
+        "p99_le_50ms_at_80pct_saturation": None,
         "redis_cpu_le_20us_per_event": None,
         "cluster_busiest_shard_le_0.45x_one_instance": None,
     }
     md = render_markdown(report)
-    assert md.count("not measured") == 4
+    assert md.count("not measured") == 5
     assert "| worker, saturation | 10 | - | - | - | - | - | - | - |" in md
 
 
