@@ -17,6 +17,7 @@ real cluster):
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 from collections.abc import Mapping
@@ -140,11 +141,14 @@ class SecureKafka:
         stop(self.pid, grace_s=10.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: every socket is held until all are bound, so the kernel cannot
+    hand out one port twice (the broker would refuse two listeners on the same port)."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind((LOOPBACK, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def start(
@@ -163,7 +167,7 @@ def start(
     paths = KafkaPaths(root)
     paths.data.mkdir(parents=True, exist_ok=True)
     certs = make_certificates(root / "tls")
-    port, cport = _free_port(), _free_port()
+    port, cport = _free_ports(2)
     props = render_properties(port, cport, paths.data, certs, admin_password)
     paths.config.write_text(props, encoding="utf-8")
     paths.config.chmod(0o600)  # it holds the admin password
