@@ -28,14 +28,12 @@ from confluent_kafka import Message
 
 from benchmarks.naive import SLACK_MS, NaiveScorer, NaiveStats, run_naive
 from benchmarks.report import VariantResult
-from core.messages import Alert, Sample, ScoreRecord, TransactionEvent
+from core.messages import TransactionEvent
 from core.settings import Settings
 from decision.features import event_ms
-from decision.outputs import alert_id, is_sampled
 from features.online import KEY_TTL_S
 from features.registry import DAY_MS, FEATURE_NAMES, LABEL_DELAY_DAYS, WINDOWS_DAYS
 from models.bundle import ModelBundle
-from models.reasons import top_reasons
 from simulator.events import Outgoing
 
 COMMIT_EVERY_S = 1.0
@@ -107,9 +105,8 @@ class CompetentScorer(NaiveScorer):
                     self.handle(msg)
                     self.producer.poll(0)
                 pending = pending or bool(msgs)
-                if pending and (
-                    now - last_commit >= COMMIT_EVERY_S or self._done(max_transactions)
-                ):
+                done = self.stats.transactions >= max_transactions
+                if pending and (now - last_commit >= COMMIT_EVERY_S or done):
                     self.producer.flush(30)
                     self.consumer.commit(asynchronous=False)
                     last_commit, pending = now, False
@@ -119,54 +116,12 @@ class CompetentScorer(NaiveScorer):
             self.consumer.close()
         return self.stats
 
-    def _done(self, max_transactions: int) -> bool:
-        return self.stats.transactions >= max_transactions
-
     def _score(self, msg: Message, ev: TransactionEvent) -> None:
-        b = self.bundle
-        row = competent_features(self.r, self.s.redis_key_prefix, ev)
+        values = competent_features(self.r, self.s.redis_key_prefix, ev)
         self.stats.redis_calls += 1
-        score = float(b.booster.predict(row.reshape(1, -1))[0])
-        alerted = score >= b.threshold
-        if alerted:
-            contrib = b.booster.predict(row.reshape(1, -1), pred_contrib=True)[0]
-            alert = Alert.from_event(
-                ev,
-                alert_id=alert_id(ev.event_id),
-                score=score,
-                threshold=b.threshold,
-                tier="block" if score >= b.block_threshold else "review",
-                model_version=b.version,
-                reasons=top_reasons(contrib, row, self.s.reasons_top_k),
-            )
-            key = ev.customer_id.encode()
-            self.producer.produce(self.s.topic_alerts, alert.model_dump_json().encode(), key)
-            self.stats.alerts += 1
-        record = ScoreRecord(
-            event_id=ev.event_id,
-            event_time=ev.event_time,
-            customer_id=ev.customer_id,
-            topic=msg.topic() or "",
-            partition=msg.partition() or 0,
-            offset=msg.offset() or 0,
-            score=score,
-            model_version=b.version,
-            alerted=alerted,
-        )
-        key = ev.customer_id.encode()
-        self.producer.produce(self.s.topic_scores, record.model_dump_json().encode(), key)
-        if is_sampled(ev.event_id, self.s.sample_rate):
-            feats = {name: float(row[i]) for i, name in enumerate(FEATURE_NAMES)}
-            sample = Sample(
-                event_id=ev.event_id,
-                event_time=ev.event_time,
-                model_version=b.version,
-                score=score,
-                features=feats,
-            )
-            self.producer.produce(
-                self.s.topic_samples, sample.model_dump_json().encode(), ev.event_id.encode()
-            )
+        row = values.reshape(1, -1)
+        score = float(self.bundle.booster.predict(row)[0])
+        self._publish(msg, ev, row, score, lambda: values)
 
 
 def run_competent(

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import redis
 from confluent_kafka import Consumer, Message, Producer
@@ -167,9 +169,21 @@ class NaiveScorer:
         self.stats.redis_calls += REDIS_CALLS_PER_EVENT
         row = pd.DataFrame([feats], columns=list(FEATURE_NAMES))
         score = float(self.bundle.booster.predict(row)[0])
+        self._publish(msg, ev, row, score, lambda: row.iloc[0].to_numpy())
+
+    def _publish(
+        self,
+        msg: Message,
+        ev: TransactionEvent,
+        row: pd.DataFrame | npt.NDArray[np.float64],
+        score: float,
+        values: Callable[[], npt.NDArray[np.float64]],
+    ) -> None:
+        """The alert (if flagged), the score record and the sample (if sampled) of one event:
+        ``row`` is what was predicted on, ``values()`` its features in registry order."""
         alerted = score >= self.bundle.threshold
         if alerted:
-            self._alert(ev, row, score)
+            self._alert(ev, row, score, values())
         record = ScoreRecord(
             event_id=ev.event_id,
             event_time=ev.event_time,
@@ -189,13 +203,19 @@ class NaiveScorer:
                 event_time=ev.event_time,
                 model_version=self.bundle.version,
                 score=score,
-                features=feats,
+                features=dict(zip(FEATURE_NAMES, values().tolist(), strict=True)),
             )
             self.producer.produce(
                 self.s.topic_samples, sample.model_dump_json().encode(), ev.event_id.encode()
             )
 
-    def _alert(self, ev: TransactionEvent, row: pd.DataFrame, score: float) -> None:
+    def _alert(
+        self,
+        ev: TransactionEvent,
+        row: pd.DataFrame | npt.NDArray[np.float64],
+        score: float,
+        values: npt.NDArray[np.float64],
+    ) -> None:
         contrib = self.bundle.booster.predict(row, pred_contrib=True)[0]
         b = self.bundle
         alert = Alert.from_event(
@@ -205,7 +225,7 @@ class NaiveScorer:
             threshold=b.threshold,
             tier="block" if score >= b.block_threshold else "review",
             model_version=b.version,
-            reasons=top_reasons(contrib, row.iloc[0].to_numpy(), self.s.reasons_top_k),
+            reasons=top_reasons(contrib, values, self.s.reasons_top_k),
         )
         self.producer.produce(
             self.s.topic_alerts, alert.model_dump_json().encode(), ev.customer_id.encode()

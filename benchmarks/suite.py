@@ -251,24 +251,26 @@ class Runner:
             return run_passthrough(s, backlog, loaded=loaded, copied=copied)
 
     def naive(self, bar: Progress) -> report.VariantResult:
-        bundle = load_bundle(registry.bundle_path(self.model_dir, self.version))
-        records = data.take(self.d.stream, self.o.naive_events)
-        with (
-            self.variant("naive") as s,
-            step(bar, "load naive", len(records)) as loaded,
-            step(bar, "naive", data.count_tx(records)) as scored,
-        ):
-            return run_naive(s, bundle, records, loaded=loaded, scored=scored)
+        return self.per_event(bar, "naive", "naive", self.o.naive_events, run_naive)
 
     def competent(self, bar: Progress) -> report.VariantResult:
+        return self.per_event(
+            bar, "comp", "competent per-event", self.o.competent_events, run_competent
+        )
+
+    def per_event(
+        self, bar: Progress, short: str, label: str, events: int, run: Callable[..., Any]
+    ) -> report.VariantResult:
+        """A baseline loop in this process over ``events`` of the stream, pre-loaded."""
         bundle = load_bundle(registry.bundle_path(self.model_dir, self.version))
-        records = data.take(self.d.stream, self.o.competent_events)
+        records = data.take(self.d.stream, events)
         with (
-            self.variant("comp") as s,
-            step(bar, "load competent", len(records)) as loaded,
-            step(bar, "competent per-event", data.count_tx(records)) as scored,
+            self.variant(short) as s,
+            step(bar, f"load {label}", len(records)) as loaded,
+            step(bar, label, data.count_tx(records)) as scored,
         ):
-            return run_competent(s, bundle, records, loaded=loaded, scored=scored)
+            result: report.VariantResult = run(s, bundle, records, loaded=loaded, scored=scored)
+            return result
 
     def fixed(
         self,

@@ -38,11 +38,13 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import MovedError, NoScriptError
 
 from features.redis_client import FAILED, Client
+from features.registry import RAW_COLUMNS
 
 if TYPE_CHECKING:
     from features.online import StoreEvent
     from features.refusals import Raw
 
+HALF = len(RAW_COLUMNS) // 2  # customer aggregates first, then the terminal's (registry)
 MAX_SLOTS = 256  # finding the tags costs about n² slot computations at start-up
 
 _LIB = resources.files("features").joinpath("windows.lua").read_text()
@@ -163,8 +165,7 @@ class Spread:
         """Raw aggregates (customer sums in cents), the latest history mark of the groups
         touched, and the indices of conflicting ids. ``head``: windows.lua's first four ARGV;
         the horizon follows the count."""
-        lay = self.layout
-        prefix, *rest = head
+        lay, heads = self.layout, self.layout.heads
         first: dict[str, int] = {}
         alias: dict[int, int] = {}  # a repeat of an id within the batch: answered as the first
         conflicts: set[int] = set()
@@ -178,10 +179,9 @@ class Spread:
                     alias[i] = j
         unique = list(first.values())
 
-        def common(n: int) -> list[Any]:
-            return [prefix, *rest[:3], n, rest[3]]
+        def common(n: int) -> list[Any]:  # windows.lua's six ARGV for a call of n events
+            return [*head[:4], n, head[4]]
 
-        heads = lay.heads
         by_id = _groups([events[i].event_id for i in unique], lay)
         claims = [
             (
@@ -196,28 +196,26 @@ class Spread:
         fresh = [i for i in unique if i not in conflicts]
         calls: list[tuple[str, list[str], list[Any]]] = []
         parts: list[tuple[int, list[int]]] = []  # (first raw column, event indices) per call
-        for g, idx in _groups([events[i].customer_id for i in fresh], lay).items():
-            h, rows = heads[g], [fresh[j] for j in idx]
-            keys, args = [f"{h}state"], [*common(len(rows)), min(events[i].event_ms for i in rows)]
-            for i in rows:
-                e = events[i]
-                keys += [f"{h}fc:{e.event_id}", f"{h}c:{e.customer_id}", f"{h}ca:{e.customer_id}"]
-                args += [e.event_id, e.event_ms, e.amount_cents]
-            calls.append(("customer", keys, args))
-            parts.append((0, rows))
-        for g, idx in _groups([events[i].terminal_id for i in fresh], lay).items():
-            h, rows = heads[g], [fresh[j] for j in idx]
-            keys, args = [f"{h}state"], [*common(len(rows)), min(events[i].event_ms for i in rows)]
-            for i in rows:
-                e = events[i]
-                keys += [f"{h}ft:{e.event_id}", f"{h}t:{e.terminal_id}", f"{h}tf:{e.terminal_id}"]
-                args += [e.event_id, e.event_ms]
-            calls.append(("terminal", keys, args))
-            parts.append((6, rows))
-        raw = np.zeros((len(events), 12), dtype=np.float64)
+        # (script, first raw column, cached part, the owner's two structures, values per event)
+        for name, col, cache, kinds, width in (
+            ("customer", 0, "fc", ("c", "ca"), 3),  # event id, time, cents
+            ("terminal", HALF, "ft", ("t", "tf"), 2),  # event id, time
+        ):
+            owners = [e.customer_id if col == 0 else e.terminal_id for e in events]
+            for g, idx in _groups([owners[i] for i in fresh], lay).items():
+                h, rows = heads[g], [fresh[j] for j in idx]
+                keys = [f"{h}state"]
+                args = [*common(len(rows)), min(events[i].event_ms for i in rows)]
+                for i in rows:
+                    e, o = events[i], owners[i]
+                    keys += [f"{h}{cache}:{e.event_id}", f"{h}{kinds[0]}:{o}", f"{h}{kinds[1]}:{o}"]
+                    args += [e.event_id, e.event_ms, e.amount_cents][:width]
+                calls.append((name, keys, args))
+                parts.append((col, rows))
+        raw = np.zeros((len(events), 2 * HALF), dtype=np.float64)
         since = 0
         for (col, rows), (blob, mark) in zip(parts, self._run(calls) if calls else [], strict=True):
-            raw[rows, col : col + 6] = np.frombuffer(blob, dtype="<f8").reshape(len(rows), 6)
+            raw[rows, col : col + HALF] = np.frombuffer(blob, dtype="<f8").reshape(len(rows), HALF)
             since = max(since, int(mark))
         for i, j in alias.items():
             raw[i] = raw[j]

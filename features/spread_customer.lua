@@ -7,7 +7,7 @@
 --       amount (cents).
 -- Returns {one string: per event, the 6 customer doubles of registry.RAW_COLUMNS, the slot's
 --          history mark}. An event whose features are cached gets them back and changes nothing.
-local since = history_mark(KEYS[1], ARGV[7])
+local since = history_mark(KEYS[1], function() return ARGV[7] end)
 local out = {}
 for i = 0, count - 1 do
   local b, k = 8 + i * 3, 2 + i * 3

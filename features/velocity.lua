@@ -14,12 +14,15 @@
 local out, conflicts = {}, {}
 local BLOB = 96  -- 12 doubles
 
-local earliest = ARGV[10]
-for i = 1, count - 1 do
-  local ts = ARGV[10 + i * 6]
-  if tonumber(ts) < tonumber(earliest) then
-    earliest = ts
+local function earliest()
+  local first = ARGV[10]
+  for i = 1, count - 1 do
+    local ts = ARGV[10 + i * 6]
+    if tonumber(ts) < tonumber(first) then
+      first = ts
+    end
   end
+  return first
 end
 local since = history_mark(prefix .. ':state', earliest)
 

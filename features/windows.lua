@@ -20,12 +20,12 @@ local horizon = tonumber(ARGV[6])
 -- The history mark (hash ``state``): the event time (ms) from which the store holds every
 -- event, 0 when it holds them all. Start-up and the rebuild set it (decision/history.py); a
 -- store without one was emptied or replaced since, and is marked here, at its first batch,
--- from that batch's ``earliest`` event: the events whose windows reach back past the mark are
--- flagged at once.
+-- from that batch's earliest event (``earliest()``, asked only then): the events whose
+-- windows reach back past the mark are flagged at once.
 local function history_mark(state, earliest)
   local since = redis.call('HGET', state, 'since')
   if not since then
-    since = earliest
+    since = earliest()
     redis.call('HSET', state, 'since', since, 'by', 'first batch')
   end
   return since
